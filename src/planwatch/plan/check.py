@@ -1,0 +1,106 @@
+"""Check a curated plan package against its source text, so that no quoted number drifts from it.
+
+Pure functions: they take the plan and the text and return a list of problems (empty = good).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from planwatch.plan.model import Plan, Target
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_ws(text: str) -> str:
+    """Remove all whitespace (the seed's OCR spreads spaces through numbers and table cells)."""
+    return _WS.sub("", text)
+
+
+def number_forms(value: float) -> list[str]:
+    """The ways a number may be written in the text: 2300, 2300.0, 0.39, 1.50 …"""
+    forms = {f"{value:g}", repr(value)}
+    if float(value).is_integer():
+        forms.add(str(int(value)))
+    else:
+        for digits in (1, 2, 3, 4):
+            forms.add(f"{value:.{digits}f}")
+    return sorted(forms, key=len)
+
+
+@dataclass(frozen=True)
+class Problem:
+    target_id: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.field}: {self.message}"
+
+
+_ARTICLE_HEAD = re.compile(r"^(?:#\s*)?第(\d{1,3})条", re.M)
+
+
+def article_spans(text: str) -> dict[int, tuple[int, int]]:
+    """Character spans of each article 第N条 in the normalised text (first heading wins)."""
+    norm = normalise_ws_keep_lines(text)
+    heads = [(int(m.group(1)), m.start()) for m in _ARTICLE_HEAD.finditer(norm)]
+    spans: dict[int, tuple[int, int]] = {}
+    for i, (n, start) in enumerate(heads):
+        end = heads[i + 1][1] if i + 1 < len(heads) else len(norm)
+        spans.setdefault(n, (start, end))
+    return spans
+
+
+def normalise_ws_keep_lines(text: str) -> str:
+    return "\n".join(normalise_ws(line) for line in text.splitlines())
+
+
+def _value_in_quote(target: Target, quote: str) -> list[Problem]:
+    problems = []
+    numbers = []
+    if target.baseline is not None and target.baseline.value is not None:
+        numbers.append(("baseline", target.baseline.value, target.baseline.ocr))
+    for tv in target.targets:
+        if tv.value is not None:
+            numbers.append((f"targets[{tv.year}].value", tv.value, tv.ocr))
+        if tv.value_high is not None:
+            numbers.append((f"targets[{tv.year}].value_high", tv.value_high, tv.ocr))
+    for field, value, ocr in numbers:
+        if ocr is not None:
+            if normalise_ws(ocr.raw) not in quote:
+                problems.append(Problem(target.id, field, f"OCR raw form {ocr.raw!r} is not in the quote"))
+            continue
+        if not any(form in quote for form in number_forms(value)):
+            problems.append(Problem(target.id, field, f"value {value:g} does not appear in the quote"))
+    return problems
+
+
+def check_plan(plan: Plan, text: str) -> list[Problem]:
+    """Every quote is in the text (whitespace normalised), every value is in its quote (apart from
+    documented OCR corrections), and every article target's quote lies in the article it names."""
+    flat = normalise_ws(text)
+    spans = article_spans(text)
+    lines_norm = normalise_ws_keep_lines(text)
+    problems: list[Problem] = []
+    for t in plan.targets:
+        quote = normalise_ws(t.quote)
+        if not quote:
+            problems.append(Problem(t.id, "quote", "empty quote"))
+            continue
+        if quote not in flat:
+            problems.append(Problem(t.id, "quote", "not found in the plan text"))
+            continue
+        problems.extend(_value_in_quote(t, quote))
+        if t.source.article is not None:
+            span = spans.get(t.source.article)
+            if span is None:
+                problems.append(Problem(t.id, "source.article", f"第{t.source.article}条 is not in the text"))
+                continue
+            body = lines_norm[span[0] : span[1]].replace("\n", "")
+            if quote not in body:
+                where = [n for n, (a, b) in spans.items() if quote in lines_norm[a:b].replace("\n", "")]
+                hint = f" (it is in 第{where[0]}条)" if where else ""
+                problems.append(Problem(t.id, "source.article", f"quote is not in 第{t.source.article}条{hint}"))
+    return problems

@@ -1,0 +1,177 @@
+"""The plan package model: targets, their kinds and sources, as validated pure data.
+
+A plan package is a folder of YAML files (see ``planwatch/plans/<plan-id>/``). This module only
+describes and validates its shape; :mod:`planwatch.plan.load` reads it from disk.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Kind(StrEnum):
+    """How a target value is to be read (the plan's own wording in brackets)."""
+
+    CEILING = "ceiling"  # <X, 不超过X, X以内, 控制在X以内: must stay at or below
+    FLOOR = "floor"  # >X, X以上, 不低于X: must reach and stay at or above
+    APPROX = "approx"  # X左右: reach about X
+    STABLE = "stable"  # 稳定在X(左右): keep at about X
+    EXACT = "exact"  # a plain number to reach (达到X, 提高到X)
+    RANGE = "range"  # X—Y (value is the low end, value_high the high end)
+    RATIO = "ratio"  # 1:X, value holds X (the second term of the ratio)
+    DECREASE_FROM = "decrease_from"  # 较2019年下降: below a reference value
+    QUALITATIVE = "qualitative"  # 达到国家要求, 增加, 基本实现全覆盖: no number to test
+
+
+NUMERIC_KINDS = {Kind.CEILING, Kind.FLOOR, Kind.APPROX, Kind.STABLE, Kind.EXACT, Kind.RANGE, Kind.RATIO}
+
+
+class Direction(StrEnum):
+    INCREASE = "increase"  # higher is better
+    DECREASE = "decrease"  # lower is better
+    MAINTAIN = "maintain"  # stay close to the target
+    NONE = "none"  # no direction (context indicator)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OcrCorrection(Strict):
+    """A number the OCR garbled, and why the corrected value is what it is."""
+
+    raw: str  # what the seed says, verbatim, e.g. "$123 \\%$"
+    note: str  # why the value was corrected
+
+
+class TargetValue(Strict):
+    year: int = Field(ge=1949, le=2100)
+    kind: Kind
+    value: float | None = None
+    value_high: float | None = None  # only for kind=range
+    raw: str = ""  # the cell or phrase as the plan writes it, e.g. "<2300", "稳定在6左右"
+    ocr: OcrCorrection | None = None
+    reference: Baseline | None = None  # only for kind=decrease_from: the value to go below
+
+    @model_validator(mode="after")
+    def _value_matches_kind(self) -> TargetValue:
+        if self.kind == Kind.QUALITATIVE:
+            if self.value is not None:
+                raise ValueError("a qualitative target carries no value")
+        elif self.kind == Kind.DECREASE_FROM:
+            if self.reference is None:
+                raise ValueError("kind decrease_from needs a reference {year, value}")
+        elif self.value is None:
+            raise ValueError(f"kind {self.kind.value} needs a value")
+        if self.kind == Kind.RANGE:
+            if self.value_high is None or self.value_high < (self.value or 0):
+                raise ValueError("kind range needs value <= value_high")
+        elif self.value_high is not None:
+            raise ValueError("value_high is only for kind range")
+        return self
+
+
+class Baseline(Strict):
+    year: int = Field(ge=1949, le=2100)
+    value: float | None = None  # None: the plan gives no baseline ("-")
+    raw: str = ""
+    ocr: OcrCorrection | None = None
+
+
+TargetValue.model_rebuild()
+
+
+class Source(Strict):
+    table_row: int | None = Field(default=None, ge=1)
+    article: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        if (self.table_row is None) == (self.article is None):
+            raise ValueError("a source is either {table_row} or {article}")
+        return self
+
+
+class Scope(Strict):
+    """Where and what the indicator measures.
+
+    ``geo`` is the area the target applies to (全市, 中心城区, 核心区, 平原地区, 城市副中心, …).
+    ``definition`` is set where the plan's definition matters for comparing observations,
+    e.g. rail mileage that includes suburban railways. An observation whose scope differs from
+    ``definition`` is stored but marked not comparable.
+    """
+
+    geo: str = "全市"
+    definition: str | None = None
+
+
+CATEGORIES = ("创新", "协调", "绿色", "开放", "共享", "安全")
+
+
+class Target(Strict):
+    id: str = Field(pattern=r"^(T\d{2}|A\d{1,3}\.\d{1,2})$")
+    name: str
+    unit: str  # the plan's unit, e.g. 万人, 平方公里, %, "" for a pure ratio
+    category: Literal["创新", "协调", "绿色", "开放", "共享", "安全"]
+    scope: Scope = Scope()
+    direction: Direction
+    baseline: Baseline | None = None
+    targets: list[TargetValue] = Field(min_length=1)
+    source: Source
+    quote: str  # verbatim from the seed; the test normalises whitespace only
+    aliases: list[str] = []  # other names an observation file may use
+    notes: list[str] = []  # reconstruction notes, ambiguities
+
+    @model_validator(mode="after")
+    def _id_matches_source(self) -> Target:
+        if self.id.startswith("T"):
+            if self.source.table_row != int(self.id[1:]):
+                raise ValueError(f"{self.id}: id and source.table_row disagree")
+        elif self.source.article != int(self.id[1:].split(".")[0]):
+            raise ValueError(f"{self.id}: id and source.article disagree")
+        years = [t.year for t in self.targets]
+        if len(years) != len(set(years)):
+            raise ValueError(f"{self.id}: two target values for the same year")
+        return self
+
+    def target_for(self, year: int) -> TargetValue | None:
+        """The first target value whose year is on or after ``year`` (the one in force)."""
+        later = sorted((t for t in self.targets if t.year >= year), key=lambda t: t.year)
+        return later[0] if later else None
+
+
+class PlanMeta(Strict):
+    id: str
+    title: str
+    title_en: str = ""
+    period: tuple[int, int]
+    base_year: int
+    source_file: str  # the plan text, shipped in the package folder
+    source_note: str = ""
+    whole_area: str = "全市"
+    districts: list[str] = []  # the geos an observation may name (besides the whole area)
+    categories: dict[str, str]  # short code -> the plan's wording, e.g. 创新 -> 坚持创新发展
+
+
+class Plan(Strict):
+    meta: PlanMeta
+    targets: list[Target]
+    notes: list[str] = []  # package-level notes: reconstructions and ambiguities
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Plan:
+        seen: set[str] = set()
+        for t in self.targets:
+            if t.id in seen:
+                raise ValueError(f"duplicate target id {t.id}")
+            seen.add(t.id)
+        return self
+
+    def target(self, target_id: str) -> Target:
+        for t in self.targets:
+            if t.id == target_id:
+                return t
+        raise KeyError(target_id)

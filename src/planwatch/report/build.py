@@ -1,0 +1,61 @@
+"""Assemble a :class:`ReportContext` from the plan, the store and the evaluation engine, then write it.
+
+This is the one place where the report meets the rest of planwatch; the layout modules only see
+the context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from planwatch.evaluate.engine import checkup, rollup
+from planwatch.plan.model import Plan
+from planwatch.report import write_report
+from planwatch.report.context import EVALUATION_COLUMNS, OBSERVATION_COLUMNS, ReportContext, targets_frame
+from planwatch.store.base import Store
+
+
+def build_context(plan: Plan, observations: pd.DataFrame, year: int) -> ReportContext:
+    """The check-up report of ``year`` for ``plan`` from the newest revision of each observation."""
+    obs = observations[observations["year"] <= year]
+    ev = checkup(plan, obs, year)
+    for col in EVALUATION_COLUMNS:
+        if col not in ev.columns:
+            ev[col] = pd.NA
+    ev = ev.astype({"baseline_year": "Int64"}) if len(ev) else ev
+    roll = rollup(ev, plan) if len(ev) else rollup(ev.assign(level=pd.Series(dtype=str)), plan)
+    obs_view = obs.rename(columns={"indicator": "id"})
+    sources = [f"规划：{plan.meta.title}（{plan.meta.id}），指标目标与原文摘录见 Excel 表“指标目标”。"]
+    by_source = obs_view.groupby("source", sort=True)
+    for source, group in by_source:
+        ids = "、".join(sorted(group["id"].unique()))
+        years = "、".join(str(y) for y in sorted(group["year"].unique()))
+        sources.append(f"{source or '未注明来源'}：{ids}（{years}年）")
+    notes = [
+        "评估方法：时间进度（任务进度÷时间进度，≥0.95为绿灯，≥0.6为黄灯，否则红灯）；上下限指标一旦越限即为红灯；"
+        "无法计算时间进度时采用 Open SDG 进度测度；定性目标与口径不可比的数据为灰灯，需人工评估。",
+        "预测：线性趋势（含基期值与历年观测，3个及以上数据点时给出90%预测区间）与年均复合增速（CAGR）外推。",
+    ]
+    not_comparable = obs_view[~obs_view["comparable"].astype(bool)]
+    for r in not_comparable.itertuples():
+        notes.append(f"{r.id} {r.year}年观测值的统计口径为“{r.scope}”，与指标口径不同，已存储但不参与评级。")
+    return ReportContext(
+        plan_title=plan.meta.title,
+        plan_id=plan.meta.id,
+        year=year,
+        categories=dict(plan.meta.categories),
+        targets=targets_frame(plan),
+        observations=obs_view[[c for c in OBSERVATION_COLUMNS if c in obs_view.columns]].reset_index(drop=True),
+        evaluation=ev,
+        rollup=roll,
+        sources=sources,
+        notes=notes,
+    )
+
+
+def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str, Path]:
+    """Evaluate ``year`` from ``store`` and write report.html / report.pdf / report.xlsx into ``out_dir``."""
+    ctx = build_context(plan, store.observations(), year)
+    return write_report(ctx, out_dir)

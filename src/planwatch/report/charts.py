@@ -1,0 +1,218 @@
+"""One small SVG chart per indicator: observations, the plan's target path and the forecast.
+
+Charts are drawn with matplotlib (Agg) in Noto Sans CJK SC, glyphs embedded as paths so the SVG
+looks the same in any browser and in WeasyPrint. ``svg.hashsalt`` and ``metadata={'Date': None}``
+make the SVG text a pure function of the data.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from planwatch.report.context import LEVELS  # noqa: E402
+
+CJK_FONT_FILE = "NotoSansCJK-Regular.ttc"
+CJK_FAMILY = "Noto Sans CJK SC"
+CHART_SIZE_IN = (4.0, 2.4)
+LABEL_BOX = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
+PATH_COLOUR = "#546e7a"  # the plan's target path and target markers
+BOUND_COLOUR = "#6d4c41"  # ceilings and floors
+BOUND_KINDS = {"ceiling": "上限", "floor": "下限"}
+NUMERIC_KINDS = {"approx", "stable", "exact", "range", "ratio", "ceiling", "floor"}
+
+
+class MissingCJKFont(RuntimeError):
+    """Raised when Noto Sans CJK is not installed: every Chinese glyph would be a box."""
+
+
+@lru_cache(maxsize=1)
+def cjk_font_family() -> str:
+    """Register Noto Sans CJK (Debian ``fonts-noto-cjk``) with matplotlib and return its SC family name."""
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if CJK_FAMILY in names:
+        return CJK_FAMILY
+    candidates = sorted(
+        p for p in font_manager.findSystemFonts() if Path(p).name == CJK_FONT_FILE
+    ) or sorted(str(p) for p in Path("/usr/share/fonts").rglob(CJK_FONT_FILE))
+    if not candidates:
+        raise MissingCJKFont(
+            f"{CJK_FONT_FILE} not found under the system font folders: install the Debian package "
+            "fonts-noto-cjk (without it every Chinese glyph in the charts is a box)"
+        )
+    font_manager.fontManager.addfont(candidates[0])  # registers every face of the .ttc (JP, SC, TC, …)
+    if CJK_FAMILY not in {f.name for f in font_manager.fontManager.ttflist}:
+        raise MissingCJKFont(f"{candidates[0]} holds no {CJK_FAMILY!r} face")
+    return CJK_FAMILY
+
+
+def _rc() -> dict:
+    return {
+        "svg.hashsalt": "planwatch-report",  # fixed ids: the same data gives the same SVG text
+        "svg.fonttype": "path",
+        "font.family": [cjk_font_family()],
+        "font.size": 7.5,
+        "axes.unicode_minus": False,  # the CJK font has no U+2212 minus in every face
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.edgecolor": "#888888",
+        "axes.linewidth": 0.6,
+        "xtick.color": "#555555",
+        "ytick.color": "#555555",
+        "xtick.major.width": 0.6,
+        "ytick.major.width": 0.6,
+        "path.simplify": True,
+    }
+
+
+def format_number(value) -> str:
+    """A number as a Chinese report prints it: no thousands separator, no trailing zeros."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    v = float(value)
+    if abs(v) >= 1e6:
+        return f"{v:.0f}"
+    text = f"{v:.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _to_svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "planwatch"})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]  # drop the XML declaration and doctype: inlined in HTML
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)  # RDF boilerplate
+    # Size comes from CSS (width: 100%); keep the viewBox for the aspect ratio.
+    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", text, count=1)
+    return text.strip() + "\n"
+
+
+def indicator_chart(target: dict, observations: list[dict], evaluation: dict) -> str:
+    """SVG text of one indicator's chart.
+
+    ``target`` is a row of ``ReportContext.targets`` (baseline, 2025/2035 kinds and values),
+    ``observations`` the rows of ``ReportContext.observations`` for this indicator and geo, and
+    ``evaluation`` its row of ``ReportContext.evaluation`` (level, forecasts). Observations that
+    are not comparable with the plan's definition are drawn hollow and grey.
+    """
+    level_colour = LEVELS.get(evaluation.get("level"), LEVELS["grey"])[1]
+    base_year, base_value = _num(target.get("baseline_year")), _num(target.get("baseline_value"))
+    t25 = (target.get("target_2025_kind") or "", _num(target.get("target_2025_value")))
+    t35 = (target.get("target_2035_kind") or "", _num(target.get("target_2035_value")))
+    show_2035 = t35[0] in NUMERIC_KINDS and t35[1] is not None
+
+    obs = sorted(
+        ((int(o["year"]), float(o["value"]), bool(o.get("comparable", True))) for o in observations if _num(o.get("value")) is not None),
+        key=lambda r: r[0],
+    )
+    with plt.rc_context(_rc()):
+        fig, ax = plt.subplots(figsize=CHART_SIZE_IN)
+        fig.subplots_adjust(left=0.14, right=0.97, top=0.93, bottom=0.12)
+
+        # The plan's target path: baseline -> 2025 -> 2035; ceilings and floors as a bound line.
+        has_base = base_year is not None and base_value is not None
+        points = [(year, kind, value) for year, (kind, value) in ((2025, t25), (2035, t35))
+                  if value is not None and kind in NUMERIC_KINDS and (year == 2025 or show_2035)]
+        line = [(base_year, base_value)] if has_base else []
+        for year, kind, value in points:
+            if kind in BOUND_KINDS:
+                start = line[-1][0] if line else year - 5
+                ax.hlines(value, start, year, colors=BOUND_COLOUR, linestyles=(0, (4, 2)), linewidth=0.9)
+                ax.annotate(f"{year}年{BOUND_KINDS[kind]} {format_number(value)}", (year, value),
+                            xytext=(-2, 3), textcoords="offset points", ha="right", fontsize=6.5, color=BOUND_COLOUR, bbox=LABEL_BOX)
+                continue
+            line.append((year, value))
+            ax.plot([year], [value], marker="D", markersize=4.5, color=PATH_COLOUR, linestyle="none")
+            ax.annotate(f"{year}年目标 {format_number(value)}", (year, value), xytext=(-4, 4),
+                        textcoords="offset points", ha="right", fontsize=6.5, color=PATH_COLOUR, bbox=LABEL_BOX)
+        if len(line) >= 2:
+            ax.plot([p[0] for p in line], [p[1] for p in line], color=PATH_COLOUR, linestyle=(0, (3, 2)), linewidth=0.9)
+        if has_base:
+            ax.plot([base_year], [base_value], marker="o", markersize=4.5, markerfacecolor="white",
+                    markeredgecolor="#333333", markeredgewidth=0.9, linestyle="none")
+
+        # Forecast from the last comparable observation, with its band where there is one.
+        last = next((o for o in reversed(obs) if o[2]), None)
+        if last is not None:
+            fx, fy, lo, hi = [last[0]], [last[1]], [last[1]], [last[1]]
+            for year in (2025, 2035) if show_2035 else (2025,):
+                f = _num(evaluation.get(f"forecast_{year}"))
+                if f is None or year <= last[0]:
+                    continue
+                low, high = _num(evaluation.get(f"forecast_{year}_low")), _num(evaluation.get(f"forecast_{year}_high"))
+                fx.append(year)
+                fy.append(f)
+                lo.append(low if low is not None else f)
+                hi.append(high if high is not None else f)
+            if len(fx) > 1:
+                ax.plot(fx, fy, color=level_colour, linestyle=(0, (1, 1.5)), linewidth=1.2)
+                ax.plot(fx[1:], fy[1:], marker="o", markersize=3, color=level_colour, linestyle="none")
+                if any(h != low for h, low in zip(hi[1:], lo[1:], strict=True)):
+                    ax.fill_between(fx, lo, hi, color=level_colour, alpha=0.15, linewidth=0)
+
+        # Observations: solid in the level colour, hollow grey when not comparable.
+        comparable = [o for o in obs if o[2]]
+        other = [o for o in obs if not o[2]]
+        if comparable:
+            ax.plot([o[0] for o in comparable], [o[1] for o in comparable], marker="o", markersize=4,
+                    color=level_colour, linewidth=1.3)
+        if other:
+            ax.plot([o[0] for o in other], [o[1] for o in other], marker="o", markersize=4,
+                    markerfacecolor="white", markeredgecolor=LEVELS["grey"][1], color=LEVELS["grey"][1],
+                    linewidth=0.9, linestyle=(0, (2, 1)))
+
+        years = [p[0] for p in points] + [p[0] for p in line] + [o[0] for o in obs] + [2025] + ([2035] if show_2035 else [])
+        first, end = int(min(years)), int(max(years))
+        ax.set_xlim(first - 0.5, end + 0.6)
+        step = 1 if end - first <= 6 else (2 if end - first <= 12 else 5)
+        ax.set_xticks([y for y in range(first, end + 1) if (y - first) % step == 0 or y == end])
+        ax.xaxis.set_major_formatter(lambda y, _pos: f"{int(y)}")
+        ax.yaxis.set_major_formatter(lambda v, _pos: format_number(v))
+        ax.margins(y=0.2)
+        ax.grid(axis="y", color="#e0e0e0", linewidth=0.5)
+        ax.set_axisbelow(True)
+        if target.get("unit"):
+            ax.set_title(str(target["unit"]), loc="left", fontsize=7, color="#555555", pad=2)
+        return _to_svg(fig)
+
+
+def legend_svg() -> str:
+    """The legend shared by every chart, drawn once."""
+    with plt.rc_context(_rc()):
+        fig = plt.figure(figsize=(7.0, 0.32))
+        handles = [
+            Line2D([], [], color=LEVELS["green"][1], marker="o", markersize=4, linewidth=1.3, label="观测值（颜色=评估等级）"),
+            Line2D([], [], color=LEVELS["grey"][1], marker="o", markersize=4, markerfacecolor="white",
+                   linestyle=(0, (2, 1)), linewidth=0.9, label="口径不可比的观测值"),
+            Line2D([], [], color="#333333", marker="o", markersize=4.5, markerfacecolor="white", linestyle="none", label="基期值"),
+            Line2D([], [], color=PATH_COLOUR, marker="D", markersize=4, linestyle=(0, (3, 2)), linewidth=0.9, label="目标路径与目标值"),
+            Line2D([], [], color=BOUND_COLOUR, linestyle=(0, (4, 2)), linewidth=0.9, label="上限/下限"),
+            Line2D([], [], color="#555555", linestyle=(0, (1, 1.5)), linewidth=1.2, label="预测"),
+            Patch(color="#555555", alpha=0.15, linewidth=0, label="预测区间"),
+        ]
+        fig.legend(handles=handles, loc="center", ncol=7, frameon=False, fontsize=6.5, handlelength=2.2,
+                   columnspacing=1.0, handletextpad=0.4)
+        return _to_svg(fig)

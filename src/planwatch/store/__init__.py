@@ -1,0 +1,25 @@
+"""Persistence behind one interface (:class:`Store`); ``open_store`` picks the backend from the path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
+from planwatch.store.gpkg import DEFAULT_DB, GeoPackageStore
+
+
+def default_db_path() -> Path:
+    """``$PLANWATCH_DB`` if set, else ``./planwatch.gpkg``."""
+    return Path(os.environ.get("PLANWATCH_DB") or DEFAULT_DB)
+
+
+def open_store(path: str | Path | None = None) -> Store:
+    """Open (creating if needed) the store at ``path`` (default: :func:`default_db_path`)."""
+    p = Path(path) if path else default_db_path()
+    if p.suffix.lower() not in {".gpkg", ".sqlite", ".db"}:
+        raise ValueError(f"{p}: the embedded store is a GeoPackage file; give a path ending in .gpkg")
+    return GeoPackageStore(p)
+
+
+__all__ = ["OBSERVATION_COLUMNS", "ImportSummary", "Store", "default_db_path", "open_store"]
