@@ -116,8 +116,12 @@ def _in_force(obs: pd.DataFrame, tvals: pd.DataFrame) -> pd.DataFrame:
     return best
 
 
-def evaluate_frame(plan: Plan, obs: pd.DataFrame) -> pd.DataFrame:
+def evaluate_frame(plan: Plan, obs: pd.DataFrame, geo_baselines: pd.DataFrame | None = None) -> pd.DataFrame:
     """Evaluate every observation row (columns: indicator, year, geo, value, comparable, scope).
+
+    ``geo_baselines`` (columns indicator, geo, baseline_year, baseline_value) gives a geo its own
+    baseline, e.g. a district's or another jurisdiction's; without one, only city-wide rows (geo
+    "") use the plan's baseline.
 
     Returns the observations joined with their target and every method's output, plus ``level``
     and ``method``. Vectorised; reasons are added by :func:`explain`.
@@ -129,6 +133,15 @@ def evaluate_frame(plan: Plan, obs: pd.DataFrame) -> pd.DataFrame:
     df = obs.merge(tgt, left_on="indicator", right_on="id", how="inner", sort=False)
     df = df.merge(_in_force(obs, target_values_frame(plan)), on="_row", how="left", sort=False)
     df = df.sort_values("_row").reset_index(drop=True)
+    if geo_baselines is not None:
+        gb = geo_baselines.rename(columns={"indicator": "id", "baseline_year": "_gby", "baseline_value": "_gbv"})
+        df = df.merge(gb[["id", "geo", "_gby", "_gbv"]], on=["id", "geo"], how="left", sort=False)
+        own = df["_gbv"].notna().to_numpy()
+        df["baseline_year"] = np.where(own, df["_gby"], df["baseline_year"])
+        df["baseline_value"] = np.where(own, df["_gbv"], df["baseline_value"])
+        df = df.drop(columns=["_gby", "_gbv"])
+    else:
+        own = np.zeros(len(df), dtype=bool)
 
     year = df["year"].to_numpy(float)
     value = df["value"].to_numpy(float)
@@ -136,7 +149,7 @@ def evaluate_frame(plan: Plan, obs: pd.DataFrame) -> pd.DataFrame:
     direction = df["direction"].to_numpy(str)
     tv = df["target_value"].to_numpy(float)
     ty = df["target_year"].to_numpy(float)
-    city = (df["geo"].to_numpy(str) == "")
+    city = (df["geo"].to_numpy(str) == "") | own
     # The plan's baselines are city-wide: district rows get no baseline-based progress.
     by = np.where(city, df["baseline_year"].to_numpy(float), np.nan)
     bv = np.where(city, df["baseline_value"].to_numpy(float), np.nan)

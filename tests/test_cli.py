@@ -1,0 +1,92 @@
+"""The planwatch command line, as a user (and other issues' checks) call it."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from planwatch.cli import app
+
+from .conftest import REAL_OBSERVATIONS, write_csv
+
+runner = CliRunner()
+
+
+def run(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def test_plan_targets_json_has_the_agreed_fields():
+    res = run("plan", "targets", "--plan", "beijing-2021-2025", "--format", "json")
+    assert res.exit_code == 0, res.output
+    targets = json.loads(res.stdout)
+    ids = [t["id"] for t in targets]
+    assert ids[:42] == [f"T{i:02d}" for i in range(1, 43)]
+    assert any(i.startswith("A24.") for i in ids)
+    t5 = targets[4]
+    assert set(t5) >= {"id", "name", "unit", "category", "scope", "direction", "baseline", "targets", "source", "quote"}
+    assert t5["name"] == "常住人口规模" and t5["unit"] == "万人"
+    assert t5["baseline"] == {"year": 2020, "value": 2189.0}
+    assert t5["targets"][0] == {"year": 2025, "value": 2300.0, "kind": "ceiling", "raw": "<2300"}
+    assert t5["source"] == {"table_row": 5}
+    art = next(t for t in targets if t["id"].startswith("A"))
+    assert set(art["source"]) == {"article"}
+
+
+def test_plan_check_passes_on_the_shipped_package():
+    res = run("plan", "check")
+    assert res.exit_code == 0 and "every quote and number matches" in res.output
+
+
+def test_observe_import_then_evaluate_json(tmp_path):
+    db = tmp_path / "s.gpkg"
+    res = run("observe", "import", REAL_OBSERVATIONS, "--db", db)
+    assert res.exit_code == 0, res.output
+    assert "14 added" in res.output and "not comparable" in res.output
+    res = run("evaluate", "--year", 2022, "--db", db, "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["id"] for r in rows} == {"T01", "T05", "T12", "T18", "T20", "T21", "T22", "T29", "T36"}
+    for r in rows:
+        assert set(r) >= {"id", "year", "value", "level", "reason", "methods", "forecast"}
+        assert r["level"] in {"green", "yellow", "red", "grey"}
+        assert set(r["methods"]) >= {"time_progress", "open_sdg", "bounds"}
+    t21 = next(r for r in rows if r["id"] == "T21")
+    assert t21["level"] == "yellow" and t21["forecast"]["2025"]["linear"] is not None
+
+
+def test_the_store_defaults_to_planwatch_db_env(tmp_path):
+    db = tmp_path / "env.gpkg"
+    res = run("observe", "import", REAL_OBSERVATIONS, env={"PLANWATCH_DB": str(db)})
+    assert res.exit_code == 0 and db.exists()
+
+
+def test_a_bad_import_exits_non_zero_with_the_row_and_column(tmp_path):
+    f = write_csv(tmp_path / "bad.csv", ["T05,2023,lots,万人,,,,"])
+    res = run("observe", "import", f, "--db", tmp_path / "s.gpkg")
+    assert res.exit_code == 1
+    assert "row 2, column 'value'" in res.output and "nothing was written" in res.output
+
+
+def test_history_lists_revisions(tmp_path):
+    db = tmp_path / "s.gpkg"
+    run("observe", "import", REAL_OBSERVATIONS, "--db", db)
+    run("observe", "import", write_csv(tmp_path / "r.csv", ["T05,2022,2184.8,万人,,,,rev"]), "--db", db)
+    res = run("observe", "history", "T05", "--year", 2022, "--db", db, "--format", "json")
+    revs = json.loads(res.stdout)
+    assert [r["revision"] for r in revs] == [1, 2]
+
+
+def test_report_writes_three_files(tmp_path):
+    db = tmp_path / "s.gpkg"
+    run("observe", "import", REAL_OBSERVATIONS, "--db", db)
+    res = run("report", "--year", 2022, "--out", tmp_path / "rep", "--db", db)
+    assert res.exit_code == 0, res.output
+    for name in ("report.html", "report.pdf", "report.xlsx"):
+        assert (tmp_path / "rep" / name).stat().st_size > 1000
+
+
+def test_unknown_plan_and_format_are_clear_errors():
+    assert "unknown plan" in run("plan", "targets", "--plan", "nowhere").output
+    assert "--format must be json or table" in run("plan", "targets", "--format", "xml").output
