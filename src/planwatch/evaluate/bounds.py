@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planwatch.evaluate.labels import normalise_labels
+
 CEILING = "ceiling"
 FLOOR = "floor"
 
@@ -45,7 +47,7 @@ def bound_check(kind, bound, value, year, target_year, base_value) -> BoundCheck
     already kept. A NaN bound never applies; a NaN value leaves ``crossed`` False and the level ``""``.
     """
     k = np.asarray(kind, dtype=object)
-    k = np.char.strip(np.char.lower(np.where(np.equal(k, None), "", k).astype(str)))
+    k = normalise_labels(k)
     numbers = (np.asarray(a, dtype=float) for a in (bound, value, year, target_year, base_value))
     b, v, y, ty, bv, k = (np.atleast_1d(a) for a in np.broadcast_arrays(*numbers, k))
     is_ceiling, is_floor = k == CEILING, k == FLOOR

@@ -184,15 +184,20 @@ def evaluate_frame(plan: Plan, obs: pd.DataFrame, geo_baselines: pd.DataFrame | 
     methods = ["scope", "qualitative", "bound", "decrease_from", "stable", "bound", "reached", "time_progress", "open_sdg"]
     dec_level = np.where(below_ref, "green", np.where(year < ty, "yellow", "red"))
     levels = ["grey", "grey", "red", dec_level, band, "green", "green", tp.level, sdg.level]
-    df["method"] = np.select(conditions, methods, "none")
-    df["level"] = np.select(conditions, levels, "grey")
+    # Label columns are categoricals: a handful of values over millions of rows.
+    df["method"] = _labels(np.select(conditions, methods, "none"))
+    df["level"] = _labels(np.select(conditions, levels, "grey"))
 
-    df["tp_task"], df["tp_elapsed"], df["tp_ratio"], df["tp_level"] = tp.task, tp.elapsed, tp.ratio, tp.level
-    df["sdg_category"], df["sdg_ratio"], df["sdg_level"] = sdg.category, sdg.ratio, sdg.level
+    df["tp_task"], df["tp_elapsed"], df["tp_ratio"], df["tp_level"] = tp.task, tp.elapsed, tp.ratio, _labels(tp.level)
+    df["sdg_category"], df["sdg_ratio"], df["sdg_level"] = _labels(sdg.category), sdg.ratio, _labels(sdg.level)
     df["sdg_cagr_observed"], df["sdg_cagr_required"] = sdg.cagr_observed, sdg.cagr_required
-    df["bound_applies"], df["bound_crossed"], df["bound_level"] = bd.applies, bd.crossed, bd.level
-    df["band_level"] = np.where(is_stable, band, "")
+    df["bound_applies"], df["bound_crossed"], df["bound_level"] = bd.applies, bd.crossed, _labels(bd.level)
+    df["band_level"] = _labels(np.where(is_stable, band, ""))
     return df.drop(columns=["_row", "id"]).rename(columns={"indicator": "id"})
+
+
+def _labels(values: np.ndarray) -> pd.Categorical:
+    return pd.Categorical(values)
 
 
 def forecasts(plan: Plan, obs: pd.DataFrame, up_to_year: int | None = None) -> pd.DataFrame:
@@ -220,6 +225,10 @@ def forecasts(plan: Plan, obs: pd.DataFrame, up_to_year: int | None = None) -> p
     wide = wide.reset_index()
     wide["n_points"] = wide.pop(f"forecast_{FORECAST_YEARS[0]}_n_points").astype(int)
     wide = wide.drop(columns=[c for c in wide.columns if c.endswith("_n_points")])
+    # A share cannot leave 0–100 %: trends that would are clipped at the bound.
+    pct = wide["id"].isin(targets_frame(plan).query("unit == '%'")["id"]).to_numpy()
+    fc_cols = [c for c in wide.columns if c.startswith("forecast_")]
+    wide.loc[pct, fc_cols] = wide.loc[pct, fc_cols].clip(0, 100)
     return wide
 
 
@@ -237,6 +246,8 @@ def checkup(plan: Plan, obs: pd.DataFrame, year: int) -> pd.DataFrame:
         return pd.DataFrame(columns=["id", "geo", "year", "value", "level", "reason"])
     current = latest_per_indicator(obs, year)
     ev = evaluate_frame(plan, current)
+    labels = ev.select_dtypes("category").columns
+    ev[labels] = ev[labels].astype(str)  # a check-up is small: plain strings are easier downstream
     fc = forecasts(plan, obs, up_to_year=year)
     ev = ev.merge(fc, on=["id", "geo"], how="left")
     ev["reason"] = explain(ev)

@@ -59,6 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planwatch.evaluate.labels import normalise_labels
+
 #: Thresholds on R = observed / required growth, with a target (Open SDG 'high', 'med', 'low').
 RATIO_HIGH, RATIO_MED, RATIO_LOW = 0.95, 0.6, 0.0
 #: Thresholds on the directed CAGR (fraction per year), without a target, before scaling by C.
@@ -124,7 +126,7 @@ def _floats(*arrays) -> list[np.ndarray]:
 def direction_sign(direction) -> np.ndarray:
     """+1 for "positive"/"increase"/"higher", −1 for "negative"/"decrease"/"lower", NaN otherwise."""
     d = np.asarray(direction, dtype=object)
-    d = np.char.strip(np.char.lower(np.where(np.equal(d, None), "", d).astype(str)))
+    d = normalise_labels(d)
     return np.atleast_1d(np.select([np.isin(d, _POSITIVE), np.isin(d, _NEGATIVE)], [1.0, -1.0], np.nan))
 
 

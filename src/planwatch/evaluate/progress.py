@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planwatch.evaluate.labels import normalise_labels
+
 #: ratio (task / elapsed) at or above which a row is on schedule: green. Open SDG's 95 %.
 GREEN_RATIO = 0.95
 #: ratio at or above which a row is behind but moving: yellow. Open SDG's 60 %.
@@ -61,8 +63,7 @@ def normalise_direction(direction) -> np.ndarray:
     """Direction strings, lower-cased and stripped (None → "")."""
     d = np.asarray(direction, dtype=object)
     # None is a legitimate "no direction given"; make it "" before the str cast turns it into "None".
-    d = np.where(np.equal(d, None), "", d).astype(str)
-    return np.asarray(np.char.strip(np.char.lower(d)))
+    return normalise_labels(d)
 
 
 def time_progress(

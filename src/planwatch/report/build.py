@@ -25,6 +25,10 @@ def build_context(plan: Plan, observations: pd.DataFrame, year: int) -> ReportCo
         if col not in ev.columns:
             ev[col] = pd.NA
     ev = ev.astype({"baseline_year": "Int64"}) if len(ev) else ev
+    extra = ["target_kind", "direction", "tp_ratio", "tp_level", "sdg_ratio", "sdg_cagr_observed", "sdg_cagr_required",
+             "sdg_level", "bound_applies", "bound_crossed", "bound_level", "band_level", "comparable", "scope",
+             "forecast_2025_cagr", "forecast_2035_cagr", "n_points"]  # fmt: skip
+    ev = ev[EVALUATION_COLUMNS + [c for c in extra if c in ev.columns]]
     roll = rollup(ev, plan) if len(ev) else rollup(ev.assign(level=pd.Series(dtype=str)), plan)
     obs_view = obs.rename(columns={"indicator": "id"})
     sources = [f"规划：{plan.meta.title}（{plan.meta.id}），指标目标与原文摘录见 Excel 表“指标目标”。"]

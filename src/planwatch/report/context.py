@@ -78,7 +78,9 @@ class ReportContext:
             raise ValueError(f"ReportContext.evaluation: unknown level(s) {bad}; expected {list(LEVELS)}")
         unknown = sorted(set(self.targets["category"]) - set(self.categories))
         if unknown:
-            raise ValueError(f"ReportContext.targets: categories {unknown} are not in ReportContext.categories")
+            raise ValueError(
+                f"ReportContext.targets: categories {unknown} are not in ReportContext.categories"
+            )
 
 
 def source_label(target: Target) -> str:

@@ -13,7 +13,7 @@ import jinja2
 import pandas as pd
 
 import planwatch
-from planwatch.report.charts import format_number, indicator_chart, legend_svg
+from planwatch.report.charts import FONT_STACK, format_number, indicator_chart, legend_svg
 from planwatch.report.context import LEVELS, ReportContext
 
 CHINESE_NUMERALS = "一二三四五六七八九十"
@@ -31,8 +31,14 @@ METHOD_NOTES = {
 
 def _env() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("planwatch.report") / "templates"))
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["num"] = format_number
     return env
 
@@ -122,7 +128,14 @@ def build_view(ctx: ReportContext) -> dict:
         })  # fmt: skip
 
     warnings = [item(e) for e in evaluation if e["level"] in ("red", "yellow")]
-    warnings.sort(key=lambda w: (LEVEL_ORDER[w["level"]], order.get(target_by_id.get(w["id"], {}).get("category"), 99), w["id"], w["geo"]))
+    warnings.sort(
+        key=lambda w: (
+            LEVEL_ORDER[w["level"]],
+            order.get(target_by_id.get(w["id"], {}).get("category"), 99),
+            w["id"],
+            w["geo"],
+        )
+    )
     counts = {lv: sum(1 for e in evaluation if e["level"] == lv) for lv in LEVELS}
     nodata = sum(1 for t in targets if t["id"] not in evals_by_id)
     methods_used = sorted({e.get("method") or "" for e in evaluation} - {""})
@@ -131,6 +144,7 @@ def build_view(ctx: ReportContext) -> dict:
         "plan_id": ctx.plan_id,
         "year": ctx.year,
         "version": planwatch.__version__,
+        "font_stack": FONT_STACK,
         "levels": LEVELS,
         "rollup": _records(ctx.rollup),
         "counts": counts,
