@@ -106,14 +106,35 @@ def target_values_frame(plan: Plan) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _in_force(obs: pd.DataFrame, tvals: pd.DataFrame) -> pd.DataFrame:
-    """For each observation row, the target value in force: the nearest target year on or after the
-    observation's year, else (after the last target year) the last one."""
-    m = obs[["_row", "indicator", "year"]].merge(tvals, left_on="indicator", right_on="id", how="inner")
-    after = m["target_year"] >= m["year"]
-    m["_rank"] = np.where(after, m["target_year"] - m["year"], 10_000 + (m["year"] - m["target_year"]))
-    best = m.loc[m.groupby("_row")["_rank"].idxmin()].drop(columns=["_rank", "indicator", "year", "id"])
-    return best
+def _join_targets(plan: Plan, obs: pd.DataFrame) -> pd.DataFrame:
+    """Each observation with its target's description and the target value in force: the nearest
+    target year on or after the observation's year, else (after the last one) the last one.
+
+    Positional lookups (``get_indexer`` + ``searchsorted``) instead of merges, so the cost stays
+    linear in the number of observations. Observations of unknown indicators are dropped.
+    """
+    tgt = targets_frame(plan)
+    ids = pd.Index(tgt["id"])
+    tvals = target_values_frame(plan)
+    tv_code = ids.get_indexer(tvals["id"])
+    order = np.lexsort((tvals["target_year"].to_numpy(), tv_code))
+    tvals, tv_code = tvals.iloc[order].reset_index(drop=True), tv_code[order]
+    tv_key = tv_code * 10_000 + tvals["target_year"].to_numpy()
+
+    code = ids.get_indexer(obs["indicator"])
+    obs = obs[code >= 0]
+    code = code[code >= 0]
+    pos = np.searchsorted(tv_key, code * 10_000 + obs["year"].to_numpy(), side="left")
+    past_last = (pos >= len(tv_key)) | (tv_code[np.minimum(pos, len(tv_key) - 1)] != code)
+    pos = np.where(past_last, pos - 1, pos)  # after the last target year: keep the last target
+    return pd.concat(
+        [
+            obs.reset_index(drop=True),
+            tgt.iloc[code].drop(columns="id").reset_index(drop=True),
+            tvals.iloc[pos].drop(columns="id").reset_index(drop=True),
+        ],
+        axis=1,
+    )
 
 
 def evaluate_frame(plan: Plan, obs: pd.DataFrame, geo_baselines: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -127,15 +148,10 @@ def evaluate_frame(plan: Plan, obs: pd.DataFrame, geo_baselines: pd.DataFrame | 
     and ``method``. Vectorised; reasons are added by :func:`explain`.
     """
     cols = ["indicator", "year", "geo", "value", "comparable", "scope"]
-    obs = obs[cols].copy().reset_index(drop=True)
-    obs["_row"] = np.arange(len(obs))
-    tgt = targets_frame(plan)
-    df = obs.merge(tgt, left_on="indicator", right_on="id", how="inner", sort=False)
-    df = df.merge(_in_force(obs, target_values_frame(plan)), on="_row", how="left", sort=False)
-    df = df.sort_values("_row").reset_index(drop=True)
+    df = _join_targets(plan, obs[cols])
     if geo_baselines is not None:
-        gb = geo_baselines.rename(columns={"indicator": "id", "baseline_year": "_gby", "baseline_value": "_gbv"})
-        df = df.merge(gb[["id", "geo", "_gby", "_gbv"]], on=["id", "geo"], how="left", sort=False)
+        gb = geo_baselines.rename(columns={"baseline_year": "_gby", "baseline_value": "_gbv"})
+        df = df.merge(gb[["indicator", "geo", "_gby", "_gbv"]], on=["indicator", "geo"], how="left", sort=False)
         own = df["_gbv"].notna().to_numpy()
         df["baseline_year"] = np.where(own, df["_gby"], df["baseline_year"])
         df["baseline_value"] = np.where(own, df["_gbv"], df["baseline_value"])
@@ -193,7 +209,7 @@ def evaluate_frame(plan: Plan, obs: pd.DataFrame, geo_baselines: pd.DataFrame | 
     df["sdg_cagr_observed"], df["sdg_cagr_required"] = sdg.cagr_observed, sdg.cagr_required
     df["bound_applies"], df["bound_crossed"], df["bound_level"] = bd.applies, bd.crossed, _labels(bd.level)
     df["band_level"] = _labels(np.where(is_stable, band, ""))
-    return df.drop(columns=["_row", "id"]).rename(columns={"indicator": "id"})
+    return df.rename(columns={"indicator": "id"})
 
 
 def _labels(values: np.ndarray) -> pd.Categorical:

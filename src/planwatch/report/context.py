@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from planwatch.plan.model import Plan, Target
+from planwatch.evaluate.engine import target_values_frame
+from planwatch.evaluate.engine import targets_frame as engine_targets_frame
+from planwatch.plan.model import Plan
 
 # Level code -> (Chinese label, colour). Order is the board's column order.
 LEVELS: dict[str, tuple[str, str]] = {
@@ -83,40 +85,21 @@ class ReportContext:
             )
 
 
-def source_label(target: Target) -> str:
-    """Where a target comes from, as the report cites it: 表第5行 or 第24条."""
-    if target.source.table_row is not None:
-        return f"表第{target.source.table_row}行"
-    return f"第{target.source.article}条"
-
-
 def targets_frame(plan: Plan) -> pd.DataFrame:
-    """One row per target of ``plan`` with the columns of :data:`TARGET_COLUMNS`."""
-    rows = []
-    for t in plan.targets:
-        row = {
-            "id": t.id,
-            "name": t.name,
-            "unit": t.unit,
-            "category": t.category,
-            "geo_scope": t.scope.geo,
-            "definition": t.scope.definition or "",
-            "direction": t.direction.value,
-            "baseline_year": t.baseline.year if t.baseline else None,
-            "baseline_value": t.baseline.value if t.baseline else None,
-            "source": source_label(t),
-            "quote": t.quote,
-            "notes": "\n".join(t.notes),
-        }
-        for year in (2025, 2035):
-            tv = next((x for x in t.targets if x.year == year), None)
-            row[f"target_{year}_kind"] = tv.kind.value if tv else ""
-            row[f"target_{year}_value"] = tv.value if tv else None
-            row[f"target_{year}_raw"] = tv.raw if tv else ""
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=TARGET_COLUMNS)
-    for col in ("baseline_year",):
-        frame[col] = frame[col].astype("Int64")
-    for col in ("baseline_value", "target_2025_value", "target_2035_value"):
-        frame[col] = frame[col].astype("float64")
+    """One row per target of ``plan`` with the columns of :data:`TARGET_COLUMNS`: the engine's
+    targets table, widened with the 2025 and 2035 target values."""
+    base = engine_targets_frame(plan)
+    values = target_values_frame(plan)
+    frame = base
+    for year in (2025, 2035):
+        v = values[values["target_year"] == year].set_index("id")
+        frame = frame.assign(
+            **{
+                f"target_{year}_kind": frame["id"].map(v["target_kind"]).fillna(""),
+                f"target_{year}_value": frame["id"].map(v["target_value"]).astype("float64"),
+                f"target_{year}_raw": frame["id"].map(v["target_raw"]).fillna(""),
+            }
+        )
+    frame = frame[TARGET_COLUMNS].copy()
+    frame["baseline_year"] = frame["baseline_year"].astype("Int64")
     return frame
