@@ -247,3 +247,10 @@ def test_chart_is_deterministic_svg_for_a_ceiling_without_baseline():
 )
 def test_numbers_print_as_a_chinese_report_writes_them(value, text):
     assert format_number(value) == text
+
+
+def test_the_real_check_up_names_methods_in_chinese_and_cites_the_plan(ctx):
+    ev = ctx.evaluation.set_index("id")
+    assert ev.loc["T21", "method"] == "时间进度" and ev.loc["T21", "level"] == "yellow"
+    assert ev.loc["T36", "method"] == "口径不可比" and ev.loc["T36", "level"] == "grey"
+    assert ev["reason"].str.contains("表第").all()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from planwatch.evaluate.engine import checkup, rollup
+from planwatch.evaluate.engine import METHOD_ZH, checkup, rollup
 from planwatch.plan.model import Plan
 from planwatch.report import write_report
 from planwatch.report.context import EVALUATION_COLUMNS, OBSERVATION_COLUMNS, ReportContext, targets_frame
@@ -29,6 +29,7 @@ def build_context(plan: Plan, observations: pd.DataFrame, year: int) -> ReportCo
              "sdg_level", "bound_applies", "bound_crossed", "bound_level", "band_level", "comparable", "scope",
              "forecast_2025_cagr", "forecast_2035_cagr", "n_points"]  # fmt: skip
     ev = ev[EVALUATION_COLUMNS + [c for c in extra if c in ev.columns]]
+    ev = ev.assign(method=ev["method"].map(METHOD_ZH).fillna(ev["method"]))  # the report speaks Chinese
     roll = rollup(ev, plan) if len(ev) else rollup(ev.assign(level=pd.Series(dtype=str)), plan)
     obs_view = obs.rename(columns={"indicator": "id"})
     sources = [f"规划：{plan.meta.title}（{plan.meta.id}），指标目标与原文摘录见 Excel 表“指标目标”。"]
