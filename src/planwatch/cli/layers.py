@@ -1,0 +1,1 @@
+"""Verbs of the one map: ``planwatch layers list`` and ``planwatch layers import``."""
