@@ -56,8 +56,15 @@ def load_plan(plan_id: str = DEFAULT_PLAN) -> Plan:
     # Table indicators first, then article targets by article: a name shared by both (an article
     # restating a table value) resolves to the table indicator when observations are imported.
     targets.sort(key=lambda t: (0, t["id"]) if str(t.get("id", "")).startswith("T") else (1, _article_key(t)))
+    spatial = None
+    if (folder / "layers.yaml").exists():
+        spatial = _read_yaml(folder / "layers.yaml") or {}
+        if (folder / "rules.yaml").exists():
+            spatial["rules"] = _read_yaml(folder / "rules.yaml") or []
     try:
-        return Plan.model_validate({"meta": head.get("meta"), "notes": head.get("notes", []), "targets": targets})
+        return Plan.model_validate(
+            {"meta": head.get("meta"), "notes": head.get("notes", []), "targets": targets, "spatial": spatial}
+        )
     except ValidationError as e:
         lines = []
         for err in e.errors():

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from planwatch.plan.spatial import Spatial
+
 
 class Kind(StrEnum):
     """How a target value is to be read (the plan's own wording in brackets)."""
@@ -160,6 +162,7 @@ class Plan(Strict):
     meta: PlanMeta
     targets: list[Target]
     notes: list[str] = []  # package-level notes: reconstructions and ambiguities
+    spatial: Spatial | None = None  # the one map's layer types and the spatial rules
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Plan:
@@ -168,6 +171,9 @@ class Plan(Strict):
             if t.id in seen:
                 raise ValueError(f"duplicate target id {t.id}")
             seen.add(t.id)
+        for r in self.spatial.rules if self.spatial else []:
+            if r.target is not None and r.target not in seen:
+                raise ValueError(f"rule {r.id}: unknown target {r.target}")
         return self
 
     def target(self, target_id: str) -> Target:
