@@ -1,1 +1,128 @@
-"""Verbs of the one map: ``planwatch layers list`` and ``planwatch layers import``."""
+"""Verbs of the one map: ``planwatch layers list``, ``planwatch layers import`` and ``planwatch layers demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from planwatch.cli.main import (
+    DbOpt,
+    FormatOpt,
+    PlanOpt,
+    _check_format,
+    _fail,
+    _load,
+    _print_json,
+    _store,
+    app,
+    err,
+    out,
+)
+from planwatch.plan import DEFAULT_PLAN
+
+layers_app = typer.Typer(help="The one map (一张图): layers in the store, import, demo.", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+
+@layers_app.command("list")
+def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = DEFAULT_PLAN) -> None:
+    """The layers in the store, in the plan's order: type, the plan's name, features, version, CRS,
+    whether synthetic, source; and the plan's layer types not loaded yet."""
+    from planwatch.store import SYNTHETIC_LABEL
+
+    _check_format(format)
+    p = _load(plan)
+    df = _store(db).layers()
+    order = [lt.id for lt in p.spatial.layer_types] if p.spatial else []
+    names = {lt.id: lt.name for lt in p.spatial.layer_types} if p.spatial else {}
+    df.insert(1, "name", [names.get(t, "") for t in df["layer_type"]])
+    df = df.assign(_o=[order.index(t) if t in order else len(order) for t in df["layer_type"]]).sort_values(["_o", "layer_type"])
+    df = df.drop(columns="_o").reset_index(drop=True)
+    missing = [f"{t} ({names[t]})" for t in order if t not in set(df["layer_type"])]
+    if format == "json":
+        _print_json({"layers": df.to_dict("records"), "missing": missing, "synthetic_label": SYNTHETIC_LABEL})
+        return
+    table = Table(title=f"一张图 layers ({len(df)})")
+    for c in ("layer_type", "name", "features", "version", "crs", "data", "source"):
+        table.add_column(c, overflow="fold")
+    for r in df.itertuples():
+        data = "[yellow]示意[/]" if r.synthetic else "real"
+        table.add_row(r.layer_type, r.name, str(r.features), str(r.version), r.crs, data, Path(r.source).name or r.source)
+    out.print(table)
+    if df["synthetic"].any():
+        out.print(f"示意 = {SYNTHETIC_LABEL}", highlight=False)
+    if missing:
+        out.print(f"not loaded: {', '.join(missing)}", highlight=False)
+
+
+@layers_app.command("import")
+def layers_import(
+    file: Annotated[str, typer.Argument(help="GeoPackage (FILE.gpkg or FILE.gpkg:LAYER), Shapefile (.shp or .zip), GeoJSON, GeoParquet")],
+    layer_type: Annotated[str, typer.Option("--as", help="the plan's layer type: its id (farmland) or name (永久基本农田)")],
+    crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if missing or wrong: EPSG:4326, EPSG:4547, … or gcj02")] = None,
+    synthetic: Annotated[bool, typer.Option("--synthetic", help="label the layer as synthetic demo data")] = False,
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    format: FormatOpt = "table",
+) -> None:
+    """Import a layer, all or nothing: check every feature, repair invalid geometries, transform to the
+    storage CRS, and replace the current layer of that type."""
+    from planwatch.onemap.layers import LayerImportError, import_layer
+
+    _check_format(format)
+    p = _load(plan)
+    store = _store(db)
+    try:
+        with err.status(f"importing {file} as {layer_type}…"):
+            report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic)
+    except LayerImportError as e:
+        _fail(str(e))
+    if format == "json":
+        _print_json(report.to_dict())
+        return
+    chosen = f" (layer {report.source_layer})" if report.source_layer else ""
+    out.print(
+        f"{report.file}{chosen}: {report.features} features imported as {report.layer_type} ({report.name}), "
+        f"version {report.version} in {report.table_name}, {report.crs_in} → {report.crs_stored}",
+        highlight=False,
+    )
+    for n in report.notes:
+        out.print(f"  note: {n}", highlight=False)
+    for r in report.repairs:
+        out.print(f"  [yellow]repaired[/]: {r}", highlight=False)
+
+
+@layers_app.command("demo")
+def layers_demo(
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the demo generator")] = 2021,
+) -> None:
+    """Load the real base layers (districts, rail stations, 圈层) and the synthetic demo one-map
+    (every other layer type, labelled 示意数据（非官方）) into the store."""
+    from planwatch.onemap.demo import BASE_LAYER_TYPES, DEMO_LAYER_TYPES, load_demo_map
+    from planwatch.onemap.layers import LayerImportError
+
+    p = _load(plan)
+    store = _store(db)
+    steps = len(BASE_LAYER_TYPES) + len(DEMO_LAYER_TYPES) + 1
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err, transient=True,
+    ) as progress:
+        task = progress.add_task("demo one-map", total=steps)
+
+        def step(message: str) -> None:
+            progress.update(task, description=message, advance=1)
+
+        try:
+            rows = load_demo_map(store, p, seed=seed, progress=step)
+        except LayerImportError as e:  # pragma: no cover - the shipped data is checked by the tests
+            _fail(str(e))
+    for r in rows:
+        label = " [yellow](示意数据（非官方）/ synthetic demo data)[/]" if r["synthetic"] else ""
+        out.print(f"{r['layer_type']}: {r['features']} features, version {r['version']}{label}", highlight=False)
+    out.print(f"{len(rows)} layers in {Path(str(getattr(store, 'path', db or '')))}", highlight=False)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
+from planwatch.store.base import (
+    LAYER_COLUMNS,
+    OBSERVATION_COLUMNS,
+    SYNTHETIC_LABEL,
+    ImportSummary,
+    Store,
+    layer_content_hash,
+)
 from planwatch.store.gpkg import DEFAULT_DB, GeoPackageStore
 
 
@@ -22,4 +29,7 @@ def open_store(path: str | Path | None = None) -> Store:
     return GeoPackageStore(p)
 
 
-__all__ = ["OBSERVATION_COLUMNS", "ImportSummary", "Store", "default_db_path", "open_store"]
+__all__ = [
+    "LAYER_COLUMNS", "OBSERVATION_COLUMNS", "SYNTHETIC_LABEL", "ImportSummary", "Store", "default_db_path",
+    "layer_content_hash", "open_store",
+]

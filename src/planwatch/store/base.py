@@ -1,4 +1,4 @@
-"""The store interface: where observations (and, later, layers and ledgers) persist.
+"""The store interface: where observations, the one map's layers (and, later, ledgers) persist.
 
 One interface, one file per backend (``gpkg.py`` for the embedded GeoPackage/SQLite file; a
 PostGIS backend can sit beside it). Domain code receives a :class:`Store` and never branches on
@@ -7,10 +7,36 @@ the backend.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not need it
+    import geopandas as gpd
+
+# The label every synthetic (demo) layer carries: in gpkg_contents, in pw_layers, in review output.
+SYNTHETIC_LABEL = "示意数据（非官方）/ synthetic demo data"
+
+# Columns of the layer registry (one row per layer type: its current version).
+LAYER_COLUMNS = [
+    "layer_type",  # plan layer type id, e.g. farmland
+    "table_name",  # the GeoPackage table / PostGIS table holding the current version, e.g. ly_farmland_v2
+    "version",  # 1, 2, … : each write_layer of the type adds one
+    "features",
+    "crs",  # storage CRS, e.g. EPSG:4547
+    "sha256",  # of the source file (or of the generator's inputs)
+    "content_hash",  # sha256 of the features themselves (WKB + attributes), see layer_content_hash
+    "source",  # file path or generator
+    "synthetic",  # True for demo data: always shown with SYNTHETIC_LABEL
+    "notes",  # list[str]: repairs, approximations, provenance
+    "description",
+    "imported_at",  # UTC, ISO 8601
+]
 
 # Columns of an observation as stored (one row per revision).
 OBSERVATION_COLUMNS = [
@@ -45,8 +71,38 @@ class ImportSummary:
     not_comparable: list[str] = field(default_factory=list)
 
 
+def layer_content_hash(gdf: gpd.GeoDataFrame) -> str:
+    """A deterministic sha256 of a layer's features: column names, then per feature its 2-D WKB
+    (little-endian) and its attribute values as JSON. Same features in the same order → same hash,
+    whatever file or CRS object they came through; for provenance, not for security."""
+    import shapely
+
+    geom_col = gdf.geometry.name
+    cols = sorted(str(c) for c in gdf.columns if c != geom_col)
+    h = hashlib.sha256()
+    h.update(json.dumps(cols, ensure_ascii=False).encode())
+    wkbs = shapely.to_wkb(gdf.geometry.values, output_dimension=2, byte_order=1, include_srid=False)
+    attrs = gdf[cols].astype(object).values.tolist() if cols else [[] for _ in range(len(gdf))]
+    for wkb, row in zip(wkbs, attrs, strict=True):
+        blob = b"" if wkb is None else bytes(wkb)
+        h.update(len(blob).to_bytes(8, "little"))
+        h.update(blob)
+        h.update(json.dumps([_jsonable(v) for v in row], ensure_ascii=False, default=str).encode())
+    return h.hexdigest()
+
+
+def _jsonable(v):
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if hasattr(v, "item") and not isinstance(v, str):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
 class Store(ABC):
-    """Append-only observation store. Implementations must make :meth:`add_observations` atomic."""
+    """Append-only observations and versioned layers. Implementations make every write atomic."""
 
     @abstractmethod
     def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
@@ -68,3 +124,32 @@ class Store(ABC):
     @abstractmethod
     def imports(self) -> pd.DataFrame:
         """The import log: one row per import."""
+
+    # ------------------------------------------------------------------ layers (the one map)
+
+    @abstractmethod
+    def write_layer(
+        self,
+        layer_type: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        source: str,
+        sha256: str,
+        synthetic: bool,
+        notes: list[str],
+        description: str = "",
+    ) -> dict:
+        """Atomically replace the current layer of ``layer_type`` with ``gdf`` (already validated and
+        in the storage CRS). The features go to a new versioned table; the registry then switches to
+        it in one transaction, so a failure (or kill -9) before the switch leaves the previous layer
+        current. Returns the new registry row (keys :data:`LAYER_COLUMNS`)."""
+
+    @abstractmethod
+    def read_layer(self, layer_type: str) -> gpd.GeoDataFrame:
+        """The current version of a layer, CRS set, its registry row in ``gdf.attrs["layer"]``.
+        Raises ``KeyError`` naming the stored layer types if there is none of ``layer_type``."""
+
+    @abstractmethod
+    def layers(self) -> pd.DataFrame:
+        """The layer registry: one row per stored layer type (its current version), columns
+        :data:`LAYER_COLUMNS` (``synthetic`` bool, ``notes`` a list of str)."""

@@ -1,22 +1,44 @@
-"""The embedded store: one GeoPackage (SQLite) file that QGIS opens and later layers share.
+"""The embedded store: one GeoPackage (SQLite) file that QGIS opens, with observations and layers.
 
 The file is a valid GeoPackage (application_id 'GPKG', the gpkg_* metadata tables); planwatch's
 own tables are registered in ``gpkg_contents`` as ``attributes`` so QGIS lists them. Every import
 runs inside one ``BEGIN IMMEDIATE`` transaction, so a failure or a kill -9 leaves the file as it
 was (SQLite's rollback journal).
+
+Layers: each version of a layer type is an ordinary GeoPackage feature table ``ly_<type>_v<N>``
+(written by GDAL through pyogrio, with its R-tree spatial index), and ``pw_layers`` points at the
+current one. A new version is written beside the current one; only then, in one transaction, the
+pointer switches and the previous table is dropped. A crash before the switch leaves an orphan
+table that the next layer write removes; the registry never points at a half-written table.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
-from contextlib import closing
+import warnings
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from planwatch import __version__
-from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
+from planwatch.store.base import (
+    LAYER_COLUMNS,
+    OBSERVATION_COLUMNS,
+    SYNTHETIC_LABEL,
+    ImportSummary,
+    Store,
+    layer_content_hash,
+)
+
+try:  # POSIX: serialise layer writers across processes (released by the OS on kill -9)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: single-writer use only
+    fcntl = None
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
@@ -61,6 +83,21 @@ INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, descript
   ('pw_imports', 'attributes', 'pw_imports', 'planwatch: import log with file hashes');
 """
 
+_LAYER_TABLES = """
+CREATE TABLE IF NOT EXISTS pw_layers (
+  layer_type TEXT PRIMARY KEY, table_name TEXT NOT NULL UNIQUE, version INTEGER NOT NULL,
+  features INTEGER NOT NULL, crs TEXT NOT NULL, sha256 TEXT NOT NULL, content_hash TEXT NOT NULL,
+  source TEXT NOT NULL, synthetic INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]',
+  description TEXT NOT NULL DEFAULT '', imported_at TEXT NOT NULL, planwatch_version TEXT NOT NULL);
+INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
+  ('pw_layers', 'attributes', 'pw_layers', 'planwatch: layer registry, the current version of each layer type (synthetic = demo data)');
+"""
+
+_LAYER_TABLE_RE = re.compile(r"^ly_([a-z][a-z0-9_]{1,30})_v([0-9]+)$")
+_LAYER_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+# GeoPackage metadata tables that may reference a feature table (some exist only once GDAL made them)
+_GPKG_REFERENCING = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents", "gpkg_data_columns")
+
 DEFAULT_DB = "planwatch.gpkg"
 
 
@@ -74,7 +111,7 @@ class GeoPackageStore(Store):
         with closing(self._connect()) as con:
             con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
             con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
-            con.executescript(_GPKG_CORE + _PLANWATCH_TABLES)
+            con.executescript(_GPKG_CORE + _PLANWATCH_TABLES + _LAYER_TABLES)
             con.commit()
 
     def _connect(self) -> sqlite3.Connection:
@@ -177,3 +214,188 @@ class GeoPackageStore(Store):
 
     def imports(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM pw_imports ORDER BY import_id")
+
+    # ------------------------------------------------------------------ layers
+
+    def write_layer(
+        self,
+        layer_type: str,
+        gdf,
+        *,
+        source: str,
+        sha256: str,
+        synthetic: bool,
+        notes: list[str],
+        description: str = "",
+    ) -> dict:
+        import pyogrio
+
+        if not _LAYER_TYPE_RE.match(layer_type):
+            raise ValueError(f"layer type {layer_type!r}: expected a plan layer type id like 'farmland'")
+        if gdf.crs is None:
+            raise ValueError(f"layer {layer_type}: the features have no CRS; transform them to the storage CRS first")
+        reserved = [c for c in gdf.columns if str(c).lower() == "fid"]
+        if reserved:
+            raise ValueError(f"layer {layer_type}: column {reserved[0]!r} is reserved by GeoPackage; rename it")
+        crs = gdf.crs.to_string()
+        notes = [str(n) for n in notes]
+        description = _layer_description(layer_type, description, synthetic)
+        row = {
+            "layer_type": layer_type, "features": len(gdf), "crs": crs, "sha256": sha256,
+            "content_hash": layer_content_hash(gdf), "source": str(source), "synthetic": bool(synthetic),
+            "notes": notes, "description": description,
+        }
+        with self._layer_lock():
+            self._drop_orphan_layer_tables()
+            current = self._layer_row(layer_type)
+            version = (current["version"] if current else 0) + 1
+            table = f"ly_{layer_type}_v{version}"
+            # Written beside the current version: until _switch_layer commits, nothing points here.
+            options = {"IDENTIFIER": table, "DESCRIPTION": description, "SPATIAL_INDEX": "YES"}
+            kwargs = {"geometry_type": "Unknown"} if len(gdf) == 0 else {}
+            with _quiet_extension():
+                pyogrio.write_dataframe(gdf, self.path, layer=table, driver="GPKG", layer_options=options, **kwargs)
+            row.update(table_name=table, version=version)
+            row["imported_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._switch_layer(row, previous=current["table_name"] if current else None)
+        return {c: row[c] for c in LAYER_COLUMNS}
+
+    def _switch_layer(self, row: dict, previous: str | None) -> None:
+        """One transaction: point the registry at the new table, drop the previous one."""
+        with closing(self._connect()) as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(
+                    "INSERT INTO pw_layers (layer_type, table_name, version, features, crs, sha256, content_hash, source,"
+                    " synthetic, notes, description, imported_at, planwatch_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (layer_type) DO UPDATE SET table_name=excluded.table_name, version=excluded.version,"
+                    " features=excluded.features, crs=excluded.crs, sha256=excluded.sha256,"
+                    " content_hash=excluded.content_hash, source=excluded.source, synthetic=excluded.synthetic,"
+                    " notes=excluded.notes, description=excluded.description, imported_at=excluded.imported_at,"
+                    " planwatch_version=excluded.planwatch_version",
+                    (
+                        row["layer_type"], row["table_name"], row["version"], row["features"], row["crs"], row["sha256"],
+                        row["content_hash"], row["source"], int(row["synthetic"]),
+                        json.dumps(row["notes"], ensure_ascii=False), row["description"], row["imported_at"], __version__,
+                    ),
+                )
+                if previous and previous != row["table_name"]:
+                    _drop_feature_table(con, previous)
+                # The identifier QGIS shows; unique in gpkg_contents, so set once the previous is gone.
+                con.execute(
+                    "UPDATE gpkg_contents SET identifier=?, description=? WHERE table_name=?",
+                    (_layer_identifier(row["layer_type"], row["synthetic"]), row["description"], row["table_name"]),
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def _drop_orphan_layer_tables(self) -> None:
+        """Remove layer tables the registry does not point at (left by a write that crashed)."""
+        with closing(self._connect()) as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                current = {r[0] for r in con.execute("SELECT table_name FROM pw_layers")}
+                names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                names |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+                for name in sorted(names):
+                    if _LAYER_TABLE_RE.match(name) and name not in current:
+                        _drop_feature_table(con, name)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _layer_lock(self) -> Iterator[None]:
+        """One layer writer at a time per store file (a sidecar lock file, as SQLite has its journal)."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        lock_path = self.path.with_name(self.path.name + "-layers.lock")
+        with open(lock_path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _layer_row(self, layer_type: str) -> dict | None:
+        with closing(self._connect()) as con:
+            con.row_factory = sqlite3.Row
+            r = con.execute("SELECT * FROM pw_layers WHERE layer_type=?", (layer_type,)).fetchone()
+        return _registry_row(dict(r)) if r else None
+
+    def read_layer(self, layer_type: str):
+        import pyogrio
+
+        for _attempt in range(3):  # a concurrent write may switch (and drop) the table between the two reads
+            row = self._layer_row(layer_type)
+            if row is None:
+                stored = ", ".join(self.layers()["layer_type"]) or "none"
+                raise KeyError(f"no {layer_type!r} layer in {self.path}; stored layers: {stored}")
+            try:
+                with _quiet_extension():
+                    gdf = pyogrio.read_dataframe(self.path, layer=row["table_name"])
+            except pyogrio.errors.DataLayerError:
+                continue
+            if gdf.crs is None:
+                gdf = gdf.set_crs(row["crs"])
+            gdf.attrs["layer"] = row
+            return gdf
+        raise RuntimeError(f"layer {layer_type!r} in {self.path} kept changing while being read")  # pragma: no cover
+
+    def layers(self):
+        with closing(self._connect()) as con:
+            df = pd.read_sql_query("SELECT * FROM pw_layers ORDER BY layer_type", con)
+        df["synthetic"] = df["synthetic"].astype(bool)
+        df["notes"] = [json.loads(n) for n in df["notes"]]
+        return df[LAYER_COLUMNS].reset_index(drop=True)
+
+
+@contextmanager
+def _quiet_extension() -> Iterator[None]:
+    """GDAL warns when a GeoPackage is named .sqlite or .db; the store allows those names."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non conformant file extension", category=RuntimeWarning)
+        yield
+
+
+def _registry_row(r: dict) -> dict:
+    r["synthetic"] = bool(r["synthetic"])
+    r["notes"] = json.loads(r["notes"])
+    return {c: r[c] for c in LAYER_COLUMNS}
+
+
+def _layer_identifier(layer_type: str, synthetic: bool) -> str:
+    return f"{layer_type} ({SYNTHETIC_LABEL})" if synthetic else layer_type
+
+
+def _layer_description(layer_type: str, description: str, synthetic: bool) -> str:
+    text = description or f"planwatch layer {layer_type}"
+    if synthetic and SYNTHETIC_LABEL not in text:
+        text = f"{SYNTHETIC_LABEL}: {text}"
+    return text
+
+
+def _drop_feature_table(con: sqlite3.Connection, table: str) -> None:
+    """Drop a GeoPackage feature table, its R-tree index and every metadata row naming it (inside the
+    caller's transaction). Dropping the table drops its R-tree triggers with it."""
+    existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    rtrees = []
+    if "gpkg_extensions" in existing:
+        rtrees = [
+            f"rtree_{table}_{col}"
+            for (col,) in con.execute(
+                "SELECT column_name FROM gpkg_extensions WHERE table_name=? AND extension_name='gpkg_rtree_index'",
+                (table,),
+            )
+        ]
+    con.execute(f'DROP TABLE IF EXISTS "{table}"')
+    for rt in rtrees:
+        if rt in existing:
+            con.execute(f'DROP TABLE IF EXISTS "{rt}"')
+    for meta in _GPKG_REFERENCING:
+        if meta in existing:
+            con.execute(f"DELETE FROM {meta} WHERE table_name=?", (table,))
