@@ -254,3 +254,19 @@ def test_the_real_check_up_names_methods_in_chinese_and_cites_the_plan(ctx):
     assert ev.loc["T21", "method"] == "时间进度" and ev.loc["T21", "level"] == "yellow"
     assert ev.loc["T36", "method"] == "口径不可比" and ev.loc["T36", "level"] == "grey"
     assert ev["reason"].str.contains("表第").all()
+
+
+def test_a_store_with_the_one_map_puts_a_labelled_map_in_the_report(tmp_path):
+    from planwatch.onemap.demo import load_demo_map
+    from planwatch.plan import load_plan
+    from planwatch.report.build import build_report
+    from planwatch.store import open_store
+
+    plan = load_plan()
+    store = open_store(tmp_path / "s.gpkg")
+    load_demo_map(store, plan)
+    paths = build_report(plan, store, 2022, tmp_path / "rep")
+    html = paths["html"].read_text(encoding="utf-8")
+    assert 'id="map"' in html and "data:image/png;base64," in html
+    assert "示意数据（非官方）" in html and "OpenStreetMap" in html
+    assert paths["pdf"].stat().st_size < 5_000_000

@@ -235,9 +235,11 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the demo store and report")] = Path("demo-report"),
     year: int = 2022,
 ) -> None:
-    """The Beijing demo check-up: import the shipped real observations into a fresh store, then
-    write the YEAR report into OUT."""
+    """The Beijing demo check-up: import the shipped real observations and the demo one map
+    (real districts, stations and 圈层; synthetic control lines and zones) into a fresh store,
+    then write the YEAR report into OUT."""
     from planwatch.observe import import_observations
+    from planwatch.onemap.demo import load_demo_map
     from planwatch.plan.load import plan_dir
     from planwatch.report.build import build_report
     from planwatch.store import open_store
@@ -250,6 +252,9 @@ def demo(
     csv = plan_dir(DEFAULT_PLAN) / "observations" / "observations_2021_2022.csv"
     s = import_observations(csv, store, p)
     out.print(f"imported {s.added} observations from {csv.name} into {db}", highlight=False)
+    with err.status("loading the one map (real base layers + synthetic demo layers)…"):
+        rows = load_demo_map(store, p)
+    out.print(f"loaded {len(rows)} layers into {db} (control lines and zones: 示意数据（非官方）/ synthetic demo data)")
     with err.status(f"writing the {year} check-up report…"):
         paths = build_report(p, store, year, out_dir)
     for kind, path in paths.items():

@@ -14,11 +14,13 @@ from planwatch.evaluate.engine import METHOD_ZH, checkup, rollup
 from planwatch.plan.model import Plan
 from planwatch.report import write_report
 from planwatch.report.context import EVALUATION_COLUMNS, OBSERVATION_COLUMNS, ReportContext, targets_frame
+from planwatch.report.maps import map_layers_from_store, one_map_png
 from planwatch.store.base import Store
 
 
-def build_context(plan: Plan, observations: pd.DataFrame, year: int) -> ReportContext:
-    """The check-up report of ``year`` for ``plan`` from the newest revision of each observation."""
+def build_context(plan: Plan, observations: pd.DataFrame, year: int, maps: tuple[dict, ...] = ()) -> ReportContext:
+    """The check-up report of ``year`` for ``plan`` from the newest revision of each observation;
+    ``maps`` are ready-made map figures ({title, svg, caption})."""
     obs = observations[observations["year"] <= year]
     ev = checkup(plan, obs, year)
     for col in EVALUATION_COLUMNS:
@@ -57,10 +59,16 @@ def build_context(plan: Plan, observations: pd.DataFrame, year: int) -> ReportCo
         rollup=roll,
         sources=sources,
         notes=notes,
+        maps=maps,
     )
 
 
 def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str, Path]:
     """Evaluate ``year`` from ``store`` and write report.html / report.pdf / report.xlsx into ``out_dir``."""
-    ctx = build_context(plan, store.observations(), year)
+    layers, synthetic = map_layers_from_store(store)
+    maps: tuple[dict, ...] = ()
+    if layers:
+        svg, caption = one_map_png(layers, synthetic)
+        maps = ({"title": "圈层、行政区与轨道站点", "svg": svg, "caption": caption},)
+    ctx = build_context(plan, store.observations(), year, maps)
     return write_report(ctx, out_dir)

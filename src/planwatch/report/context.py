@@ -63,6 +63,7 @@ class ReportContext:
     rollup: pd.DataFrame
     sources: list[str]
     notes: list[str]
+    maps: tuple[dict, ...] = ()  # each {"title", "svg", "caption"}: maps of the one map, shown after the board
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the frame and the missing columns or unknown values."""

@@ -156,6 +156,7 @@ def build_view(ctx: ReportContext) -> dict:
         "legend_svg": legend_svg(),
         "sources": list(ctx.sources),
         "notes": list(ctx.notes),
+        "maps": list(ctx.maps),
         "methods": [(m, METHOD_NOTES.get(m, "")) for m in dict.fromkeys([*METHOD_NOTES, *methods_used])],
     }
 
