@@ -1,0 +1,402 @@
+"""Find the quantified target statements in a plan's articles.
+
+The plan genre states a target in a few fixed forms, which this module reads:
+
+- ``到2025年 <subject> 达到/控制在/提高到/下降到/不低于/不超过 <value><unit> 以上/以内/左右``;
+- a change from a current value: ``<subject>由现状的449公里增加到520公里``;
+- a ratio: ``比例由现状的1：1.3调整到1：1.5左右``;
+- a range: ``达到55%—60%``;
+- counts and quantities with Chinese units (万套, 平方公里, 亿平方米, 公里, 万吨/日, 亿立方米 …).
+
+Each statement becomes a :class:`Candidate` with a confidence in [0, 1] built from cues: a target
+year in the sentence, a comparator word next to the number, a unit, a baseline. A number that
+only qualifies a noun (``500米服务半径``, ``8个片区``) scores low; years, article numbers, list
+ordinals, line names (``6号线``, ``M101``) and formula-like numbers (``7+1``) are not targets.
+Nothing here knows about a particular city: the rules are the genre's wording only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from planwatch.extract.parse import Article
+from planwatch.extract.text import normalise_numbers
+
+NUM = r"\d+(?:\.\d+)?"
+
+# fmt: off
+# Units as the plan writes them: an optional multiplier (万, 亿 …) and a base unit, optionally
+# per something (万吨/日, 公里/平方公里, 人/万车). Longest first, so 平方公里 wins over 公里.
+_BASE_UNITS = sorted(
+    [
+        "车道公里", "平方公里", "平方千米", "平方米", "立方米", "公里", "千米", "米", "公顷", "亩",
+        "吨", "千克", "公斤", "微克", "毫克", "千瓦时", "千瓦", "兆瓦", "元", "人次", "人", "户",
+        "套", "间", "个", "处", "座", "所", "家", "张", "条", "辆", "件", "项", "台", "岁", "天",
+        "小时", "分钟", "倍", "床", "株", "棵", "标准箱", "架次", "兆帕", "千伏", "兆瓦时",
+    ],
+    key=len,
+    reverse=True,
+)
+_PER_UNITS = sorted(["日", "天", "年", "小时", "人", "户", "车", "万车", "平方公里", "立方米", "升", "平方米", "万人"], key=len, reverse=True)
+# fmt: on
+_MULT = r"(?:万|亿|千|百|十)?"
+UNIT = (
+    r"(?:%|‰|个百分点|"
+    + _MULT
+    + "(?:"
+    + "|".join(map(re.escape, _BASE_UNITS))
+    + ")(?:/"
+    + _MULT
+    + "(?:"
+    + "|".join(map(re.escape, _PER_UNITS))
+    + "))?)"
+)
+_UNIT_RE = re.compile(UNIT)
+
+# One token: a ratio 1:1.5, a range 55%—60%, or a number with its unit.
+_TOKEN = re.compile(
+    rf"(?<![\d.])(?:(?P<r1>{NUM}):(?P<r2>{NUM})"
+    rf"|(?P<lo>{NUM})(?P<lounit>{UNIT})?\s*[—–\-~～]{{1,2}}\s*(?P<hi>{NUM})(?P<hiunit>{UNIT})"
+    rf"|(?P<n>{NUM})(?P<unit>{UNIT})?)(?![\d])"
+)
+
+# fmt: off
+# Comparator words, tried longest first. A prefix word stands before the number (after
+# "人均", "约" and the like), a suffix word right after its unit.
+_PREFIX_WORDS: dict[str, str] = {
+    **dict.fromkeys(["不低于", "不少于", "超过", "大于", "高于", "至少", "多于", "突破", "不小于"], ">"),
+    **dict.fromkeys(
+        ["不超过", "不高于", "不大于", "不多于", "低于", "小于", "少于", "控制在", "控制到", "控制为", "压减到", "压减至", "压缩到", "压缩至"],
+        "<",
+    ),
+    **dict.fromkeys(["稳定在", "保持在", "维持在", "约占", "约为", "约达", "约"], "≈"),
+    **dict.fromkeys(
+        [
+            "达到", "提高到", "提高至", "提升到", "提升至", "增加到", "增加至", "增长到", "增长至", "增至",
+            "下降到", "下降至", "降低到", "降低至", "降至", "降到", "减到", "减至", "减少到", "减少至",
+            "调整到", "调整至", "调整为", "扩大到", "扩大至", "缩小到", "缩减到", "缩减至", "累计达",
+            "达", "提高", "提升", "增加", "增长", "下降", "降低", "减少", "降幅", "增幅",
+        ],
+        "=",
+    ),
+}
+# fmt: on
+_WEAK_WORDS = {"为", "占", "是", "新增", "建成", "完成", "供应", "新建", "建设", "实现", "累计"}
+_PREFIX_ORDER = sorted(list(_PREFIX_WORDS) + list(_WEAK_WORDS), key=len, reverse=True)
+_PREFIX_FILLER = re.compile(r"(?:人均|总计|累计|合计|共计|共|总量|总规模|规模|每年|年均|平均)$")
+_SUFFIX = re.compile(r"^(?:以上|以内|以下|左右|上下|之内)")
+_SUFFIX_KIND = {"以上": ">", "以内": "<", "以下": "<", "之内": "<", "左右": "≈", "上下": "≈"}
+
+# Words after a number that make it a name or a description, never a quantity.
+_NOT_A_QUANTITY_AFTER = re.compile(
+    r"^(?:年(?!均)|月|日|号|期|级|星|届|版|代|批|环|强|大[^\d]|路|线|岁以下|G|K)"
+)
+_BOUNDARY_AFTER = re.compile(r"^(?:$|[，,、。；;：:）)（(”\"’\n]|并|和|及|与|或|等|的目标|的水平)")
+
+_YEAR = re.compile(
+    r"(?P<pre>到|至|于|在|由|从|比|较)?(?P<y>(?:19|20)\d\d)年(?P<post>底|末|前|以前|基础上|左右)?"
+)
+_PERIOD_WORDS = re.compile(r"近期|规划期|实施第二阶段|规划期内|期末|“十[一二三四五六七八九]五”")
+_SENTENCE_END = re.compile(r"[。；！？!?;\n]")
+_CLAUSE_END = "，,；;：\n。"  # not ":", which normalised ratios use (1:1.5)
+_BASELINE = re.compile(
+    rf"(?:由|从)(?:(?:现状|目前|当前|(?P<byear>(?:19|20)\d\d)年)(?:的)?[^\d，。；]{{0,6}}?)?"
+    rf"(?P<a>{NUM})(?::(?P<a2>{NUM}))?(?:{UNIT})?[^\d，。；]{{0,10}}?"
+    rf"(?:增加|提高|提升|调整|下降|降低|减少|扩大|增长|压减|缩减|缩小|减)(?:到|至|为)[^\d，。；]{{0,4}}$"
+)
+_REFERENCE_YEAR = re.compile(r"(?:在|比|较|相比|相对)(?P<y>(?:19|20)\d\d)年(?:基础上|的?水平)?")
+_LEADING_NOISE = re.compile(
+    r"^(?:力争|其中|并且?|同时|努力|全面|基本|确保|(?:总体规划)?实施第[一二三四五六七八九十]阶段|，|、)+"
+)
+_YEAR_PHRASE = re.compile(r"(?:到|至|在)?(?:19|20)\d\d年(?:底|末|前|以前)?")
+
+
+@dataclass
+class Candidate:
+    """One quantified statement found in an article.
+
+    ``quote`` is verbatim from the source (OCR noise included); ``value``/``unit`` are read from
+    the normalised text. ``comparator`` is one of ``<``, ``>``, ``≈``, ``=``, ``range`` (then
+    ``value_high`` holds the high end) or ``ratio`` (``1:X``, value holds X). ``baseline`` is
+    ``{"year", "value"}`` when the sentence gives a current or reference value.
+    """
+
+    article: int
+    quote: str
+    subject: str
+    value: float
+    unit: str
+    year: int | None
+    comparator: str
+    baseline: dict | None
+    confidence: float
+    value_high: float | None = None
+    raw_value: str = ""  # the number as the source writes it, e.g. "$7 5 \\%$"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Token:
+    start: int  # within the sentence
+    end: int
+    kind: str  # single | range | ratio
+    value: float
+    unit: str
+    value_high: float | None = None
+    first: float | None = None  # first term of a ratio
+
+
+def _tokens(sentence: str) -> list[_Token]:
+    out = []
+    for m in _TOKEN.finditer(sentence):
+        if m.group("r1"):
+            out.append(
+                _Token(m.start(), m.end(), "ratio", float(m.group("r2")), "", first=float(m.group("r1")))
+            )
+        elif m.group("lo"):
+            unit = m.group("hiunit") or m.group("lounit") or ""
+            out.append(
+                _Token(
+                    m.start(), m.end(), "range", float(m.group("lo")), unit, value_high=float(m.group("hi"))
+                )
+            )
+        else:
+            out.append(_Token(m.start(), m.end(), "single", float(m.group("n")), m.group("unit") or ""))
+    return out
+
+
+def _is_excluded(sentence: str, tok: _Token) -> bool:
+    """Years, ordinals, names and formula parts are not quantities."""
+    before = sentence[: tok.start]
+    after = sentence[tok.end :]
+    if before.endswith("第") or before.endswith("每"):
+        return True  # 第3条, 每10万人 (a rate's denominator)
+    if before[-1:].isascii() and before[-1:].isalpha():
+        return True  # M101, PM2.5, R4
+    if after[:1].isascii() and after[:1].isalpha():
+        return True  # 5G
+    if before.endswith(("+", "＋")) or after.startswith(("+", "＋")):
+        return True  # 7+1, 3+1, "1+1>2"
+    if tok.kind == "single" and not tok.unit:
+        if _NOT_A_QUANTITY_AFTER.match(after):
+            return True
+        if re.match(r"^[.．、)）]", after):
+            return True  # list ordinals: 1. 2、 (3)
+    if before.count("《") > before.count("》"):
+        return True  # inside the title of a law or plan
+    return False
+
+
+def _prefix_comparator(sentence: str, start: int) -> tuple[str | None, bool, int]:
+    """The comparator word before a number: (kind or None, strong?, index where the word starts)."""
+    head = sentence[max(0, start - 14) : start]
+    offset = max(0, start - 14)
+    for _ in range(2):  # allow a filler between the word and the number: 提高到人均0.67, 达到约50
+        m = _PREFIX_FILLER.search(head)
+        if m:
+            head = head[: m.start()]
+    for word in _PREFIX_ORDER:
+        if head.endswith(word):
+            pos = offset + len(head) - len(word)
+            if word in _WEAK_WORDS:
+                return "=", False, pos
+            return _PREFIX_WORDS[word], True, pos
+    return None, False, offset + len(head)
+
+
+def _clause_start(sentence: str, pos: int) -> int:
+    i = pos
+    while i > 0 and sentence[i - 1] not in _CLAUSE_END:
+        i -= 1
+    return i
+
+
+def _target_year(sentence: str, pos: int, period: tuple[int, int] | None) -> int | None:
+    """The target year of a number: the nearest year before it in its sentence that reads as a
+    target (到2025年, 2025年前, or a year within the plan period), not a reference (在2015年基础上)."""
+    best = None
+    for m in _YEAR.finditer(sentence[:pos]):
+        pre, post, y = m.group("pre"), m.group("post"), int(m.group("y"))
+        if pre in ("比", "较", "由", "从") or post == "基础上" or (pre == "在" and post != "前"):
+            continue
+        if pre in ("到", "至", "于") or post in ("底", "末", "前", "以前"):
+            best = y
+        elif period and period[0] <= y and sentence[m.end() : m.end() + 1] != "的":
+            best = y
+    return best
+
+
+def _subject(sentence: str, start: int, verb_start: int, floor: int) -> tuple[str, int]:
+    """What is measured: the clause text before the comparator (or before 由现状 …)."""
+    cs = max(_clause_start(sentence, start), floor)
+    stripped = _clean_subject(sentence[cs:verb_start])
+    if not stripped and cs > 0:  # "提高装配式建筑…的比重，到2025年达到55%—60%"
+        prev = _clause_start(sentence, cs - 1)
+        if prev >= floor:
+            stripped = _clean_subject(sentence[prev : cs - 1])
+            cs = prev
+    return stripped, cs
+
+
+def _clean_subject(text: str) -> str:
+    text = _YEAR_PHRASE.sub("", text)
+    return _LEADING_NOISE.sub("", text.strip("，、 ")).strip("，、 ")
+
+
+def extract_candidates(articles: list[Article], period: tuple[int, int] | None = None) -> list[Candidate]:
+    """Every quantified statement in ``articles``, in text order.
+
+    ``period`` is the plan period (start year, end year), e.g. from
+    :attr:`~planwatch.extract.parse.ParsedPlan.period`; an undated statement gets the end year
+    (noted), and years inside the period count as target years.
+    """
+    out: list[Candidate] = []
+    for article in articles:
+        out.extend(_article_candidates(article, period))
+    return out
+
+
+def _article_candidates(article: Article, period: tuple[int, int] | None) -> list[Candidate]:
+    norm = normalise_numbers(article.text)
+    text = norm.text
+    found: list[Candidate] = []
+    pos = 0
+    for m in list(_SENTENCE_END.finditer(text)) + [None]:
+        end = m.end() if m else len(text)
+        if end > pos:
+            found.extend(_sentence_candidates(article.number, text, pos, end, norm, period))
+        pos = end
+    return found
+
+
+def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
+    sentence = text[s0:s1]
+    tokens = [t for t in _tokens(sentence) if not _is_excluded(sentence, t)]
+    baselines = _baselines(sentence, tokens, period)
+    consumed = {id(b[1]) for b in baselines.values()}
+    out: list[Candidate] = []
+    floor = 0  # subjects do not reach back past the previous statement
+    for i, tok in enumerate(tokens):
+        if id(tok) in consumed:
+            continue  # the "from" value of a change: it is the baseline of the next token
+        after = sentence[tok.end :]
+        suffix = _SUFFIX.match(after)
+        end = tok.end + (suffix.end() if suffix else 0)
+        kind, strong, verb_start = _prefix_comparator(sentence, tok.start)
+        if suffix:
+            kind, strong = _SUFFIX_KIND[suffix.group()], True
+        if tok.kind == "single" and not tok.unit and not strong:
+            continue  # a bare number with no comparator: a name, a count in passing, debris
+        notes: list[str] = []
+        baseline = None
+        if i in baselines:
+            byear, btok, from_pos = baselines[i]
+            baseline = {"year": byear, "value": btok.value}
+            verb_start = min(verb_start, from_pos)
+            if byear is not None and f"{byear}年" not in sentence[: btok.start]:
+                notes.append(f"baseline year not stated; taken as {byear}, the year before the plan period")
+        else:
+            refs = list(_REFERENCE_YEAR.finditer(sentence, floor, tok.start))
+            if refs:  # 在2015年基础上下降25%: a reference year without a value
+                baseline = {"year": int(refs[-1].group("y")), "value": None}
+                verb_start = min(verb_start, refs[-1].start())
+
+        subject, q_start = _subject(sentence, tok.start, verb_start, floor)
+        q_end = end
+        modifier = not suffix and not _BOUNDARY_AFTER.match(after)
+        if modifier or (len(subject) <= 1 and sentence[end : end + 1] == "的"):
+            # The quote runs to the end of the clause, to show the noun the number qualifies.
+            while q_end < len(sentence) and sentence[q_end] not in _CLAUSE_END:
+                q_end += 1
+            if modifier:  # the whole clause says what the number is about
+                subject = _clean_subject(sentence[q_start:q_end])
+            else:  # "将70%以上的新供应产业用地安排在…": what is measured follows the number
+                subject = sentence[end + 1 : q_end].strip()
+
+        year = _target_year(sentence, tok.start, period)
+        score = _confidence(tok, strong, kind, year, baseline, modifier, sentence, floor)
+        if year is None and period:
+            year = period[1]
+            notes.append(f"no target year in the sentence; taken as {year}, the end of the plan period")
+        value = tok.value
+        if tok.kind == "ratio" and tok.first not in (None, 0, 1):
+            value = tok.value / tok.first
+            notes.append(f"ratio {tok.first:g}:{tok.value:g} read as 1:{value:g}")
+        ocr_notes = _ocr_suspicions(tok, subject + sentence[verb_start : tok.start])
+        notes.extend(ocr_notes)
+
+        out.append(
+            Candidate(
+                article=number,
+                quote=norm.raw_slice(s0 + q_start, s0 + q_end).strip().lstrip("，、,").strip(),
+                subject=subject,
+                value=value,
+                unit=tok.unit,
+                year=year,
+                comparator={"ratio": "ratio", "range": "range"}.get(tok.kind, kind or "="),
+                baseline=baseline,
+                confidence=round(max(0.0, min(1.0, score - 0.1 * len(ocr_notes))), 2),
+                value_high=tok.value_high,
+                raw_value=norm.raw_slice(s0 + tok.start, s0 + tok.end).strip(),
+                notes=notes,
+            )
+        )
+        if not modifier:
+            floor = end
+    return out
+
+
+def _baselines(sentence: str, tokens: list[_Token], period) -> dict[int, tuple[int | None, _Token, int]]:
+    """For each token that is the "to" value of a change (由现状的A … 增加到B), the baseline:
+    (its year, the token of A, where 由/从 stands). Without a stated year, the baseline is taken
+    as the year before the plan period."""
+    out = {}
+    for i, tok in enumerate(tokens):
+        m = _BASELINE.search(sentence[: tok.start])
+        if not m:
+            continue
+        for j in range(i - 1, -1, -1):
+            if m.start("a") <= tokens[j].start <= m.end("a"):
+                byear = int(m.group("byear")) if m.group("byear") else (period[0] - 1 if period else None)
+                out[i] = (byear, tokens[j], m.start())
+                break
+    return out
+
+
+def _confidence(tok, strong, kind, year, baseline, modifier, sentence, floor) -> float:
+    """A score in [0, 1] from the cues of a target statement."""
+    if modifier:
+        # 500米服务半径, 8个片区, 600平方公里的…: the number qualifies a noun. Sometimes that is a
+        # quantified task (10条文化探访路), often a definition or a description: stay below 0.5.
+        score = 0.15 + (0.1 if tok.unit else 0.0) + (0.1 if year is not None else 0.0)
+    else:
+        score = 0.1
+        score += 0.15 if tok.unit else 0.0
+        score += 0.15 if tok.kind in ("range", "ratio") else 0.0
+        score += 0.35 if strong else (0.1 if kind else 0.0)  # 控制在/以内/左右 … or a weak 为/占/建成
+        if year is not None:
+            score += 0.25
+        elif _PERIOD_WORDS.search(sentence):
+            score += 0.1
+        score += 0.1 if baseline and baseline["value"] is not None else 0.0
+    if not baseline and re.search(r"以来|现状(?!的?\d)|已经|已", sentence[floor : tok.start]):
+        score -= 0.2  # a fact about the past, not a target
+    return score
+
+
+def _ocr_suspicions(tok: _Token, context: str) -> list[str]:
+    """Notes on numbers that cannot be right as written (the OCR garbled them)."""
+    notes = []
+    if tok.kind == "range" and tok.value_high is not None and tok.value > tok.value_high:
+        notes.append(
+            f"range low end {tok.value:g} is above its high end {tok.value_high:g}: OCR noise likely"
+        )
+    if tok.unit == "%" and tok.value > 100 and re.search(r"比重|比例|率|占", context):
+        notes.append(
+            f"a share of {tok.value:g}% is above 100%: OCR noise likely (a lost decimal point or a stray digit)"
+        )
+    return notes
