@@ -90,3 +90,21 @@ def test_report_writes_three_files(tmp_path):
 def test_unknown_plan_and_format_are_clear_errors():
     assert "unknown plan" in run("plan", "targets", "--plan", "nowhere").output
     assert "--format must be json or table" in run("plan", "targets", "--format", "xml").output
+
+
+def test_plan_check_fails_with_a_clear_list_on_a_drifted_package(tmp_path):
+    import yaml
+
+    from planwatch.plan.load import plan_dir
+
+    for f in plan_dir().iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    rows = yaml.safe_load((tmp_path / "targets-articles.yaml").read_text(encoding="utf-8"))
+    rows[0]["targets"][0]["value"] = 2400  # A20.1: the quote says 2300
+    rows[1].update(id="A23.9", source={"article": 23})  # A24.1's quote is in 第24条
+    (tmp_path / "targets-articles.yaml").write_text(yaml.safe_dump(rows, allow_unicode=True), encoding="utf-8")
+    res = run("plan", "check", "--plan", tmp_path, env={"COLUMNS": "300"})
+    assert res.exit_code == 1
+    assert "A20.1 targets[2025].value: value 2400 does not appear in the quote" in res.output
+    assert "quote is not in 第23条 (it is in 第24条)" in res.output

@@ -39,22 +39,12 @@ class Problem:
         return f"{self.target_id} {self.field}: {self.message}"
 
 
-_ARTICLE_HEAD = re.compile(r"^(?:#\s*)?第(\d{1,3})条", re.M)
+def article_texts(text: str) -> dict[int, str]:
+    """Each article's title and text, whitespace removed, from the extractor's parser (one parser
+    for articles across planwatch)."""
+    from planwatch.extract.parse import parse_plan
 
-
-def article_spans(text: str) -> dict[int, tuple[int, int]]:
-    """Character spans of each article 第N条 in the normalised text (first heading wins)."""
-    norm = normalise_ws_keep_lines(text)
-    heads = [(int(m.group(1)), m.start()) for m in _ARTICLE_HEAD.finditer(norm)]
-    spans: dict[int, tuple[int, int]] = {}
-    for i, (n, start) in enumerate(heads):
-        end = heads[i + 1][1] if i + 1 < len(heads) else len(norm)
-        spans.setdefault(n, (start, end))
-    return spans
-
-
-def normalise_ws_keep_lines(text: str) -> str:
-    return "\n".join(normalise_ws(line) for line in text.splitlines())
+    return {a.number: normalise_ws(a.title + a.text) for a in parse_plan(text).articles}
 
 
 def _value_in_quote(target: Target, quote: str) -> list[Problem]:
@@ -81,8 +71,7 @@ def check_plan(plan: Plan, text: str) -> list[Problem]:
     """Every quote is in the text (whitespace normalised), every value is in its quote (apart from
     documented OCR corrections), and every article target's quote lies in the article it names."""
     flat = normalise_ws(text)
-    spans = article_spans(text)
-    lines_norm = normalise_ws_keep_lines(text)
+    articles = article_texts(text)
     problems: list[Problem] = []
     for t in plan.targets:
         quote = normalise_ws(t.quote)
@@ -94,13 +83,14 @@ def check_plan(plan: Plan, text: str) -> list[Problem]:
             continue
         problems.extend(_value_in_quote(t, quote))
         if t.source.article is not None:
-            span = spans.get(t.source.article)
-            if span is None:
+            body = articles.get(t.source.article)
+            if body is None:
                 problems.append(Problem(t.id, "source.article", f"第{t.source.article}条 is not in the text"))
                 continue
-            body = lines_norm[span[0] : span[1]].replace("\n", "")
-            if quote not in body:
-                where = [n for n, (a, b) in spans.items() if quote in lines_norm[a:b].replace("\n", "")]
+            # The parser drops Markdown heading marks the OCR put inside sentences ("1：# 1.3").
+            bare = quote.replace("#", "")
+            if bare not in body:
+                where = [n for n, b in articles.items() if bare in b]
                 hint = f" (it is in 第{where[0]}条)" if where else ""
                 problems.append(Problem(t.id, "source.article", f"quote is not in 第{t.source.article}条{hint}"))
     return problems
