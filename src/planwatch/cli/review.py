@@ -1,1 +1,140 @@
 """Verbs of compliance review and spatial rules: ``planwatch review`` and ``planwatch rules check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from planwatch.cli.main import (
+    DbOpt,
+    FormatOpt,
+    PlanOpt,
+    _check_format,
+    _fail,
+    _load,
+    _print_json,
+    _store,
+    app,
+    err,
+    out,
+)
+from planwatch.plan import DEFAULT_PLAN
+
+rules_app = typer.Typer(help="The plan's spatial rules over land-supply and reduction records.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+EngineOpt = Annotated[str, typer.Option("--engine", help="review engine: geopandas (default), postgis, dask or duckdb")]
+SEVERITY_COLOUR = {"forbidden": "red", "restricted": "yellow", "guidance": "cyan"}
+
+
+def _stored_layers_or_fail(store) -> None:
+    if len(store.layers()) == 0:
+        _fail(f"the store {getattr(store, 'path', '')} holds no layers: load the one map first "
+              "(`planwatch layers import FILE --as TYPE`, or the demo one-map)")
+
+
+@app.command("review")
+def review(
+    project_file: Annotated[Path, typer.Argument(help="polygons to review: GeoPackage, Shapefile, GeoJSON or GeoParquet")],
+    engine: EngineOpt = "geopandas",
+    format: FormatOpt = "table",
+    out_gpkg: Annotated[Path | None, typer.Option("--out", help="batch: write RESULT.gpkg (a row per parcel, a row per conflict)")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if it has none or a wrong one (EPSG:…, gcj02)")] = None,
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
+    """Review a project's (or a city's parcels') polygons against the one map: each conflict with the
+    control lines and zones, with areas, shares and articles, and the zones each feature falls in."""
+    from planwatch.onemap.review.base import ENGINES
+    from planwatch.onemap.review.review import ReviewInputError, read_features, review_file, review_frame
+
+    _check_format(format)
+    if engine not in ENGINES:
+        _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    p = _load(plan)
+    store = _store(db)
+    _stored_layers_or_fail(store)
+    try:
+        if out_gpkg is not None:
+            result = review_file(project_file, out_gpkg, store, p, engine, crs=crs)
+        else:
+            result = review_frame(read_features(project_file), store, p, engine, source=str(project_file), crs=crs)
+    except (ReviewInputError, ConnectionError) as e:
+        _fail(str(e))
+    for m in result.missing_layers:
+        err.print(f"[yellow]warning:[/] no {m} layer in the store: not reviewed against it", highlight=False)
+    for r in result.repaired:
+        err.print(f"[yellow]repaired:[/] {r}", highlight=False)
+    if out_gpkg is not None:
+        n = len(result.features)
+        hit = int((result.features["n_conflicts"] > 0).sum())
+        out.print(f"{project_file}: {n} features reviewed, {hit} with conflicts, {len(result.conflicts)} conflicts "
+                  f"→ {out_gpkg} (layers parcels, conflicts)", highlight=False)
+        return
+    records = result.records()
+    if format == "json":
+        _print_json(records)
+        return
+    table = Table(title=f"{project_file.name}: {len(records)} feature(s) reviewed")
+    for c in ("id", "severity", "layer", "article", "overlap_m2", "share", "rule"):
+        table.add_column(c, overflow="fold")
+    for rec in records:
+        if not rec["conflicts"]:
+            table.add_row(str(rec["id"]), "[green]none[/]", "", "", "", "", "")
+        for c in rec["conflicts"]:
+            sev = f"[{SEVERITY_COLOUR[c['severity']]}]{c['severity']}[/]"
+            name = c["layer_name"] + (" [dim](示意数据)[/]" if c.get("synthetic") else "")
+            table.add_row(str(rec["id"]), sev, name, f"第{c['article']}条", f"{c['overlap_m2']:,.1f}",
+                          f"{100 * c['overlap_share']:.1f}%", c["rule"])
+        zones = "; ".join(f"{z['zone']} {100 * z['share']:.0f}%" for z in rec["zones"])
+        if zones:
+            table.add_row("", "[dim]zones[/]", zones, "", "", "", "")
+    out.print(table)
+    if any(c.get("synthetic") for rec in records for c in rec["conflicts"] + rec["zones"]):
+        out.print("[dim]示意数据（非官方）/ synthetic demo data: layers so marked are not the plan's official maps.[/]")
+
+
+@rules_app.command("check")
+def rules_check(
+    year: Annotated[int, typer.Option("--year", help="the year of records to check")],
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    format: FormatOpt = "table",
+    engine: EngineOpt = "geopandas",
+    record: Annotated[bool, typer.Option("--record/--no-record", help="store the values as observations of their targets")] = True,
+) -> None:
+    """Evaluate the plan's spatial rules for YEAR: value, threshold, pass or fail, article. The values
+    are stored as observations of the rules' targets, so the evaluation and the report show them."""
+    from planwatch.onemap.rules import RuleInputError, check_rules, results_json
+
+    _check_format(format)
+    p = _load(plan)
+    store = _store(db)
+    try:
+        results = check_rules(store, p, year, engine=engine, record=record)
+    except (RuleInputError, ConnectionError) as e:
+        _fail(str(e))
+    if format == "json":
+        _print_json(results_json(results))
+        return
+    table = Table(title=f"{p.meta.title} — {year}年空间规则检查")
+    for c in ("id", "article", "rule", "value", "threshold", "status", "details"):
+        table.add_column(c, overflow="fold")
+    for r in results.to_dict("records"):
+        digits = 0 if r["unit"] == "处" else 2  # a count of parcels
+        value = "" if r["value"] != r["value"] else f"{r['value']:,.{digits}f} {r['unit']}"
+        cmp = r["comparator"] + (f" (±{r['tolerance']:g})" if r["comparator"] == "≈" else "")
+        colour = {True: "green", False: "red"}.get(r["passed"], "bright_black")
+        detail = ""
+        offending = r["details"].get("offending") if isinstance(r["details"], dict) else None
+        if offending:
+            detail = "ids: " + ", ".join(str(o["id"]) for o in offending[:10]) + (" …" if len(offending) > 10 else "")
+        desc = r["description"] + (" [dim](示意数据)[/]" if r["synthetic"] else "")
+        table.add_row(r["id"], f"第{r['article']}条", desc, value, f"{cmp} {r['threshold']:g} {r['unit']}",
+                      f"[{colour}]{r['status']}[/]", detail)
+    out.print(table)
+    if results["synthetic"].any():
+        out.print("[dim]示意数据（非官方）/ synthetic demo data: values from demo layers are illustrative only.[/]")
