@@ -149,3 +149,9 @@ def test_the_demo_data_gives_the_expected_verdicts(plan, store):
     assert ev.loc["T05", "level"] == "green"
     assert ev.loc["T01", "year"] == 2021  # the newest R&D figure is 2021's
     assert all(ev["reason"].str.contains(r"（(?:表第\d+行|第\d+条)）"))
+
+
+def test_a_value_computed_from_synthetic_layers_says_so_in_its_reason(plan):
+    o = obs([("A56.1", 2022, 60.0)]).assign(note="示意数据（非官方）/ synthetic demo data")
+    r = checkup(plan, o, 2022).iloc[0]
+    assert r.synthetic and r.reason.endswith("［示意数据（非官方）：由示意图层计算］")

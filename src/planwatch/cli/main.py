@@ -255,6 +255,12 @@ def demo(
     with err.status("loading the one map (real base layers + synthetic demo layers)…"):
         rows = load_demo_map(store, p)
     out.print(f"loaded {len(rows)} layers into {db} (control lines and zones: 示意数据（非官方）/ synthetic demo data)")
+    from planwatch.onemap.rules import check_rules
+
+    with err.status(f"checking the plan's spatial rules for {year} on the demo one map…"):
+        results = check_rules(store, p, year)
+    passed = int(results["passed"].fillna(False).astype(bool).sum())
+    out.print(f"spatial rules {year}: {passed} of {len(results)} pass (computed from synthetic demo layers)")
     with err.status(f"writing the {year} check-up report…"):
         paths = build_report(p, store, year, out_dir)
     for kind, path in paths.items():

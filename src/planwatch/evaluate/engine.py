@@ -33,6 +33,7 @@ from planwatch.evaluate import bounds, forecast, opensdg, progress
 from planwatch.plan.model import Kind, Plan
 
 LEVELS = ("green", "yellow", "red", "grey")
+SYNTHETIC_MARK = "示意数据（非官方）"  # the label every synthetic layer, and every value computed from one, carries
 LEVEL_ZH = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "grey": "灰灯"}
 STABLE_TOLERANCE = 0.05  # 稳定在X左右: ±5 % of X is "about X"
 FORECAST_YEARS = (2025, 2035)
@@ -239,6 +240,8 @@ def forecasts(plan: Plan, obs: pd.DataFrame, up_to_year: int | None = None) -> p
     )
     wide.columns = [f"forecast_{y}" if k == "linear" else f"forecast_{y}_{k.replace('linear_', '')}" for k, y in wide.columns]
     wide = wide.reset_index()
+    # pivot_table(dropna=False) crosses every id with every geo; keep the (id, geo) pairs that exist
+    wide = wide[wide[f"forecast_{FORECAST_YEARS[0]}_n_points"].notna()].reset_index(drop=True)
     wide["n_points"] = wide.pop(f"forecast_{FORECAST_YEARS[0]}_n_points").astype(int)
     wide = wide.drop(columns=[c for c in wide.columns if c.endswith("_n_points")])
     # A share cannot leave 0–100 %: trends that would are clipped at the bound.
@@ -267,6 +270,12 @@ def checkup(plan: Plan, obs: pd.DataFrame, year: int) -> pd.DataFrame:
     fc = forecasts(plan, obs, up_to_year=year)
     ev = ev.merge(fc, on=["id", "geo"], how="left")
     ev["reason"] = explain(ev)
+    # A value computed from synthetic (demo) layers says so wherever its verdict is shown.
+    if "note" in current:
+        marked = current.loc[current["note"].fillna("").str.contains(SYNTHETIC_MARK, regex=False), ["indicator", "geo"]]
+        demo = ev.set_index(["id", "geo"]).index.isin(list(marked.itertuples(index=False, name=None)))
+        ev.loc[demo, "reason"] = ev.loc[demo, "reason"] + f"［{SYNTHETIC_MARK}：由示意图层计算］"
+        ev["synthetic"] = demo
     order = {t.id: i for i, t in enumerate(plan.targets)}
     ev = ev.sort_values(["geo", "id"], key=lambda s: s.map(order) if s.name == "id" else s).reset_index(drop=True)
     return ev

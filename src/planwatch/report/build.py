@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from planwatch.evaluate.engine import METHOD_ZH, checkup, rollup
+from planwatch.evaluate.engine import METHOD_ZH, checkup, fmt_number, rollup
 from planwatch.plan.model import Plan
 from planwatch.report import write_report
 from planwatch.report.context import EVALUATION_COLUMNS, OBSERVATION_COLUMNS, ReportContext, targets_frame
@@ -18,7 +18,25 @@ from planwatch.report.maps import map_layers_from_store, one_map_png
 from planwatch.store.base import Store
 
 
-def build_context(plan: Plan, observations: pd.DataFrame, year: int, maps: tuple[dict, ...] = ()) -> ReportContext:
+def rule_rows(results: pd.DataFrame) -> tuple[dict, ...]:
+    """Spatial rule results (from :func:`planwatch.onemap.rules.check_rules`) as the report prints them."""
+    status = {"pass": ("green", "符合"), "fail": ("red", "不符合")}
+    rows = []
+    for r in results.to_dict("records"):
+        level, text = status.get(r["status"], ("grey", "不适用"))
+        unit = r["unit"]
+        rows.append({
+            "id": r["id"], "article": r["article"], "description": r["description"], "comparator": {">=": "≥", "<=": "≤", "==": "="}.get(r["comparator"], r["comparator"]),
+            "value_text": "—" if pd.isna(r["value"]) else f"{fmt_number(r['value'])}{unit}",
+            "threshold_text": f"{fmt_number(r['threshold'])}{unit}", "level": level, "status_text": text,
+            "label": r.get("label") or "",
+        })  # fmt: skip
+    return tuple(rows)
+
+
+def build_context(
+    plan: Plan, observations: pd.DataFrame, year: int, maps: tuple[dict, ...] = (), rules: tuple[dict, ...] = ()
+) -> ReportContext:
     """The check-up report of ``year`` for ``plan`` from the newest revision of each observation;
     ``maps`` are ready-made map figures ({title, svg, caption})."""
     obs = observations[observations["year"] <= year]
@@ -60,7 +78,15 @@ def build_context(plan: Plan, observations: pd.DataFrame, year: int, maps: tuple
         sources=sources,
         notes=notes,
         maps=maps,
+        rules=rules,
     )
+
+
+def layers_present(store: Store) -> set[str]:
+    try:
+        return set(store.layers()["layer_type"])
+    except (AttributeError, KeyError):
+        return set()
 
 
 def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str, Path]:
@@ -70,5 +96,10 @@ def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str
     if layers:
         svg, caption = one_map_png(layers, synthetic)
         maps = ({"title": "圈层、行政区与轨道站点", "svg": svg, "caption": caption},)
-    ctx = build_context(plan, store.observations(), year, maps)
+    rules: tuple[dict, ...] = ()
+    if plan.spatial and plan.spatial.rules and "land_supply" in layers_present(store):
+        from planwatch.onemap.rules import check_rules
+
+        rules = rule_rows(check_rules(store, plan, year, record=False))
+    ctx = build_context(plan, store.observations(), year, maps, rules)
     return write_report(ctx, out_dir)

@@ -64,6 +64,7 @@ class ReportContext:
     sources: list[str]
     notes: list[str]
     maps: tuple[dict, ...] = ()  # each {"title", "svg", "caption"}: maps of the one map, shown after the board
+    rules: tuple[dict, ...] = ()  # spatial rule results: id, article, description, value, threshold, comparator, unit, status, label
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the frame and the missing columns or unknown values."""

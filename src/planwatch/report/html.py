@@ -157,6 +157,7 @@ def build_view(ctx: ReportContext) -> dict:
         "sources": list(ctx.sources),
         "notes": list(ctx.notes),
         "maps": list(ctx.maps),
+        "rules": list(ctx.rules),
         "methods": [(m, METHOD_NOTES.get(m, "")) for m in dict.fromkeys([*METHOD_NOTES, *methods_used])],
     }
 
