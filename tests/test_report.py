@@ -270,4 +270,5 @@ def test_a_store_with_the_one_map_puts_a_labelled_map_in_the_report(tmp_path):
     assert 'id="map"' in html and "data:image/png;base64," in html
     assert "示意数据（非官方）" in html and "OpenStreetMap" in html
     assert paths["pdf"].stat().st_size < 5_000_000
+    assert "轨道站点800米覆盖" in html and "东城区" in html  # real station coverage by district
     assert 'id="rules"' in html and "第56条" in html and "不符合" in html  # the spatial rules section

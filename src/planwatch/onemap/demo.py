@@ -51,6 +51,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from planwatch.onemap.demo_indicators import INDICATOR_DEMO_LAYER_TYPES, build_indicator_demo_layers
 from planwatch.onemap.rings import build_rings, rings_notes
 from planwatch.plan.load import plan_dir
 from planwatch.plan.model import Plan
@@ -120,7 +121,7 @@ OTHER_USES = ["居住", "商业", "公共服务", "交通", "其他"]
 DEMO_LAYER_TYPES = [
     "urban_boundary", "green_belt", "eco_remediate", "eco_redline", "eco_protect", "eco_restore", "strategic_reserve",
     "farmland", "two_lines_three_zones", "production_guide", "living_guide", "parks", "residential", "construction_land",
-    "land_supply", "reduction",
+    "land_supply", "reduction", *INDICATOR_DEMO_LAYER_TYPES,
 ]
 BASE_LAYER_TYPES = ["districts", "rail_stations", "rings"]  # real (rings derived from the real districts)
 DEMO_NOTES = [
@@ -458,6 +459,8 @@ def build_demo_layers(plan: Plan, seed: int = 2021) -> dict[str, gpd.GeoDataFram
         geo, ub, production_union, reserve_union, reserves, redline, farms, rng(6)
     )
     layers["reduction"] = _reduction(geo, remediate_union, rng(7))
+    # roads, land use, community services, plain area: what the spatial indicators read
+    layers.update(build_indicator_demo_layers(plan, layers, seed))
     return layers
 
 

@@ -82,6 +82,29 @@ def build_context(
     )
 
 
+def station_coverage(store: Store, plan: Plan, layers: dict, synthetic: dict, radius_m: float = 800) -> dict | None:
+    """Share of each district's area within ``radius_m`` of a rail station, for the report."""
+    if "districts" not in layers or "rail_stations" not in layers:
+        return None
+    from planwatch.onemap.indicators import station_coverage_table
+
+    t = station_coverage_table(store, plan, radius_m=radius_m)
+    real = not (synthetic.get("districts") or synthetic.get("rail_stations"))
+    rows = [[r.district, f"{r.area_km2:,.1f}", f"{r.covered_km2:,.1f}", f"{r.share:.1f}%", int(r.stations)]
+            for r in t.itertuples()]  # fmt: skip
+    return {
+        "title": f"轨道站点{radius_m:g}米覆盖（直线距离）",
+        "columns": ["区", "面积（平方公里）", f"站点{radius_m:g}米内面积（平方公里）", "覆盖比例", "站点数"],
+        "rows": rows,
+        "caption": (
+            f"各区面积中距最近轨道站点直线距离不超过{radius_m:g}米的部分（EPSG:4547 计算）。"
+            + ("行政区与站点为真实数据（站点 © OpenStreetMap contributors，仅含地铁、有轨电车与磁浮，不含市郊铁路）；"
+               if real else "含示意数据（非官方）；")
+            + "直线距离覆盖高于步行网络距离覆盖，二者不可混用。"
+        ),
+    }
+
+
 def layers_present(store: Store) -> set[str]:
     try:
         return set(store.layers()["layer_type"])
@@ -95,7 +118,8 @@ def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str
     maps: tuple[dict, ...] = ()
     if layers:
         svg, caption = one_map_png(layers, synthetic)
-        maps = ({"title": "圈层、行政区与轨道站点", "svg": svg, "caption": caption},)
+        maps = ({"title": "圈层、行政区与轨道站点", "svg": svg, "caption": caption,
+                 "table": station_coverage(store, plan, layers, synthetic)},)
     rules: tuple[dict, ...] = ()
     if plan.spatial and plan.spatial.rules and "land_supply" in layers_present(store):
         from planwatch.onemap.rules import check_rules
