@@ -35,6 +35,7 @@ import shapely
 from planwatch import __version__
 from planwatch.access.coverage import CoverageInputError, area_within_distance, coverage, parse_distance
 from planwatch.access.network import Network, NetworkError, network_from_lines
+from planwatch.onemap.review.subdivide import subdivide
 from planwatch.plan.indicators import IndicatorSpec, IndicatorSpecs, load_indicator_specs
 from planwatch.plan.model import Plan
 from planwatch.store.base import OBSERVATION_COLUMNS, SYNTHETIC_LABEL, Store, layer_content_hash
@@ -170,6 +171,7 @@ def overlay_areas(features: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_col:
     if by and by not in features.columns:
         raise IndicatorInputError(f"the feature layer has no column {by!r}")
     f = np.asarray(features.geometry.values, dtype=object)
+    # the review engines' ST_Subdivide-like cut: small pieces, so intersections stay cheap
     z, owner = subdivide(np.asarray(zones.geometry.values, dtype=object))
     fi, zj = shapely.STRtree(f).query(z, predicate="intersects")[::-1]
     shapely.prepare(z)
@@ -182,35 +184,6 @@ def overlay_areas(features: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_col:
     if by:
         frame[by] = features[by].astype(str).to_numpy()[fi]
     return frame.groupby(cols, sort=False, as_index=False)["area_km2"].sum()
-
-
-def subdivide(zones: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Cut every zone with more than ``max_vertices`` vertices in halves (across its longer side)
-    until each piece has at most that many, like PostGIS's ST_Subdivide: a feature is then tested
-    and intersected against a small piece, not a whole district. The pieces partition each zone.
-    Returns (pieces, the zone each piece came from)."""
-    pieces: list = []
-    owner: list[int] = []
-    for k, g in enumerate(zones):
-        stack = [g]
-        while stack:
-            g = stack.pop()
-            if shapely.get_num_coordinates(g) <= max_vertices:
-                pieces.append(g)
-                owner.append(k)
-                continue
-            xmin, ymin, xmax, ymax = g.bounds
-            if xmax - xmin >= ymax - ymin:
-                xm = (xmin + xmax) / 2
-                halves = (shapely.box(xmin - 1, ymin - 1, xm, ymax + 1), shapely.box(xm, ymin - 1, xmax + 1, ymax + 1))
-            else:
-                ym = (ymin + ymax) / 2
-                halves = (shapely.box(xmin - 1, ymin - 1, xmax + 1, ym), shapely.box(xmin - 1, ym, xmax + 1, ymax + 1))
-            for half in halves:
-                part = _polygonal(shapely.intersection(g, half))
-                if part is not None:
-                    stack.append(part)
-    return np.array(pieces, dtype=object), np.array(owner, dtype=np.int64)
 
 
 def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
