@@ -186,16 +186,6 @@ def overlay_areas(features: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_col:
     return frame.groupby(cols, sort=False, as_index=False)["area_km2"].sum()
 
 
-def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
-    """The polygons of an overlay result (dropping the lines and points a cut can leave), or None."""
-    if g.is_empty:
-        return None
-    if shapely.get_type_id(g) in (3, 6):
-        return g
-    polys = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) == 3 and not p.is_empty]
-    return shapely.multipolygons(polys) if polys else None
-
-
 def zone_areas(zones: gpd.GeoDataFrame, zone_col: str) -> pd.Series:
     """Area (km²) of each value of ``zones[zone_col]`` (features of one value summed)."""
     return pd.Series(zones.geometry.area.to_numpy() / 1e6, index=zones[zone_col].astype(str).to_numpy()).groupby(level=0, sort=False).sum()
