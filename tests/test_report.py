@@ -258,6 +258,7 @@ def test_the_real_check_up_names_methods_in_chinese_and_cites_the_plan(ctx):
 
 def test_a_store_with_the_one_map_puts_a_labelled_map_in_the_report(tmp_path):
     from planwatch.onemap.demo import load_demo_map
+    from planwatch.onemap.rules import check_rules
     from planwatch.plan import load_plan
     from planwatch.report.build import build_report
     from planwatch.store import open_store
@@ -271,4 +272,7 @@ def test_a_store_with_the_one_map_puts_a_labelled_map_in_the_report(tmp_path):
     assert "示意数据（非官方）" in html and "OpenStreetMap" in html
     assert paths["pdf"].stat().st_size < 5_000_000
     assert "轨道站点800米覆盖" in html and "东城区" in html  # real station coverage by district
+    check_rules(store, plan, 2022)  # stores the rule values as observations: the report shows their method
+    html = build_report(plan, store, 2022, tmp_path / "rep2")["html"].read_text(encoding="utf-8")
+    assert "由图层计算，方法：spatial rule R01" in html
     assert 'id="rules"' in html and "第56条" in html and "不符合" in html  # the spatial rules section

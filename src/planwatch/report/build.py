@@ -63,6 +63,10 @@ def build_context(
         "无法计算时间进度时采用 Open SDG 进度测度；定性目标与口径不可比的数据为灰灯，需人工评估。",
         "预测：线性趋势（含基期值与历年观测，3个及以上数据点时给出90%预测区间）与年均复合增速（CAGR）外推。",
     ]
+    if "method" in obs_view:
+        computed = obs_view[~obs_view["method"].fillna("").isin(["", "statistics"])]
+        for r in computed.sort_values(["id", "geo", "year"]).itertuples():
+            notes.append(f"{r.id} {r.geo or '全市'} {r.year}年观测值由图层计算，方法：{r.method}")
     not_comparable = obs_view[~obs_view["comparable"].astype(bool)]
     for r in not_comparable.itertuples():
         notes.append(f"{r.id} {r.year}年观测值的统计口径为“{r.scope}”，与指标口径不同，已存储但不参与评级。")

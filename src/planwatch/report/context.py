@@ -31,7 +31,7 @@ TARGET_COLUMNS = [
 ]  # fmt: skip
 OBSERVATION_COLUMNS = [
     "id", "geo", "year", "value", "unit", "comparable", "scope", "source", "published", "note",
-    "revision", "conversion",
+    "revision", "conversion", "method",
 ]  # fmt: skip
 EVALUATION_COLUMNS = [
     "id", "name", "category", "unit", "geo", "year", "value", "level", "reason", "method", "source",
