@@ -212,7 +212,7 @@ def test_overlay_areas_match_geopandas_overlay_on_random_overlapping_shapes():
     rng = np.random.default_rng(7)
     feats = frame([shapely.Point(x, y).buffer(r, quad_segs=6) for x, y, r in rng.uniform([0, 0, 20], [2000, 2000, 300], (150, 3))],
                   kind=rng.choice(["a", "b", "c"], 150))
-    blob = shapely.Point(1000, 1000).buffer(900, quad_segs=200)  # > 256 vertices: subdivided
+    blob = shapely.Point(1000, 1000).buffer(900, quad_segs=200)  # hundreds of vertices: subdivided
     zones = frame([blob, shapely.box(0, 0, 700, 2000), shapely.box(1200, 300, 2000, 900)], zone=["x", "y", "y"])
     ours = overlay_areas(feats, zones, "zone", by="kind").set_index(["zone", "kind"])["area_km2"].sort_index()
     ref = brute_force(feats, zones, "zone", by="kind").sort_index()

@@ -4,7 +4,7 @@ What is computed, and from which layers, is data in the plan package (``indicato
 :func:`planwatch.plan.indicators.load_indicator_specs`). This module turns layers into numbers:
 
 - :func:`overlay_areas`: the area of features inside zones (districts, 圈层, 两线三区), an exact
-  overlay: the zones cut into pieces of at most 256 vertices (:func:`subdivide`), an STRtree, a
+  overlay: the zones cut into small pieces (the review engines' :func:`subdivide`), an STRtree, a
   feature lying wholly inside a piece taken at its own area and only the rest intersected (it
   equals ``geopandas.overlay(how="intersection")``);
 - :func:`land_statistics`: construction land and land use by district, 圈层, land-use class and
