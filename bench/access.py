@@ -57,7 +57,7 @@ from planwatch.access.routing import nearest_destination_distance, node_distance
 from planwatch.access.synthetic import synthetic_street_lines
 
 SEED = 20215
-CRS = "EPSG:4547"
+CRS = "EPSG:4548"
 X0, Y0 = 440_000.0, 4_400_000.0  # somewhere in Beijing, metres
 SPACING = 100.0
 

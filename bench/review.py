@@ -2,7 +2,7 @@
 
 Load (deterministic, numpy seed 20214): N parcels (default 1,000,000), rotated rectangles with sides
 of 50–200 m, their centres uniform over Beijing's 16 districts (the real boundaries in
-``../shared/data``), in EPSG:4547. The zones are the review's own: every reviewed layer of the demo
+``../shared/data``), in EPSG:4548. The zones are the review's own: every reviewed layer of the demo
 one map (``planwatch.onemap.demo.build_demo_layers``) filtered by its rule's ``where`` and dissolved,
 and every guide / zone / ring layer dissolved per zone value (``review_zones``) — the zones a
 ``planwatch review`` measures against. If the demo module is not importable, synthetic zones built

@@ -24,7 +24,7 @@ from planwatch.access import (
 )
 from planwatch.cli.main import app
 
-CRS = "EPSG:4547"
+CRS = "EPSG:4548"
 runner = CliRunner()
 
 

@@ -13,7 +13,7 @@ from planwatch.access import NetworkError, nearest_destination_distance, network
 from planwatch.access.osm import read_osm_network, read_osm_ways
 from planwatch.access.synthetic import synthetic_street_lines
 
-CRS = "EPSG:4547"
+CRS = "EPSG:4548"
 
 
 def lines(*coords) -> gpd.GeoDataFrame:
@@ -183,7 +183,7 @@ def test_an_osm_extract_gives_walkable_ways_joined_at_shared_nodes(tmp_path):
     path.write_text(OSM_XML, encoding="utf-8")
     ways = read_osm_ways(path)
     assert sorted(ways["osm_id"]) == [10, 11, 13]  # no motorway, no building
-    assert ways.crs.to_epsg() == 4547
+    assert ways.crs.to_epsg() == 4548
     net = read_osm_network(path)
     assert net.components()[0] == 2  # the bridge (way 13) crosses way 10 but shares no node with it
     clipped = read_osm_ways(path, bounds_wgs84=(116.405, 39.0, 117.0, 41.0))

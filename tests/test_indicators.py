@@ -34,7 +34,7 @@ from planwatch.plan.indicators import (
 )
 from planwatch.store import SYNTHETIC_LABEL, open_store
 
-CRS = "EPSG:4547"
+CRS = "EPSG:4548"
 runner = CliRunner()
 
 
@@ -283,7 +283,7 @@ def test_station_coverage_on_the_real_districts_and_stations(plan):
     t = station_coverage_table(None, plan, radius_m=800)
     assert list(t["district"]) == [*plan.meta.districts, "全市"]
     s = t.set_index("district")
-    assert s.loc["全市", "area_km2"] == pytest.approx(16_424, rel=0.002)  # 16,394.7 km² geodesic; EPSG:4547 adds ~0.2 %
+    assert s.loc["全市", "area_km2"] == pytest.approx(16_407.8, rel=0.0005)  # EPSG:4548, within 0.03 % of the geodesic area
     assert 75 < s.loc["东城区", "share"] < 95 and 75 < s.loc["西城区", "share"] < 95
     for d in ("怀柔区", "平谷区", "密云区", "延庆区"):  # no subway station in these districts
         assert s.loc[d, "share"] == 0 and s.loc[d, "stations"] == 0

@@ -48,7 +48,7 @@ def test_the_demo_has_every_layer_type_of_the_plan_in_the_metric_crs(demo, plan)
     assert set(demo) == set(DEMO_LAYER_TYPES) | set(BASE_LAYER_TYPES)
     for name, layer in demo.items():
         assert len(layer) > 0, name
-        assert layer.crs.to_epsg() == 4547, name
+        assert layer.crs.to_epsg() == 4548, name
         assert layer.is_valid.all() and not layer.is_empty.any(), name
 
 
@@ -84,7 +84,7 @@ def test_the_rings_follow_the_districts(demo):
 def test_district_areas_in_the_metric_crs_match_the_published_ones(demo_store):
     store, _, _ = demo_store
     districts = store.read_layer("districts")
-    assert districts.crs.to_epsg() == 4547
+    assert districts.crs.to_epsg() == 4548
     for r in districts.itertuples():
         assert abs(r.geometry.area / 1e6 - r.area_km2) / r.area_km2 < 0.01, r.district
 

@@ -55,10 +55,10 @@ def refused(path, layer_type, store, plan, **kw) -> str:
 
 def test_the_real_districts_import_and_their_areas_are_computed_in_the_metric_crs(store, plan):
     report = import_layer(DISTRICTS, "districts", store, plan)
-    assert report.features == 16 and report.crs_in == "EPSG:4326" and report.crs_stored == "EPSG:4547"
+    assert report.features == 16 and report.crs_in == "EPSG:4326" and report.crs_stored == "EPSG:4548"
     assert report.repairs == [] and report.version == 1 and report.table_name == "ly_districts_v1"
     got = store.read_layer("districts")
-    assert got.crs.to_epsg() == 4547 and len(got) == 16
+    assert got.crs.to_epsg() == 4548 and len(got) == 16
     for row in got.itertuples():
         assert abs(row.geometry.area / 1e6 - row.area_km2) / row.area_km2 < 0.01, row.district
     assert got.attrs["layer"]["synthetic"] is False
@@ -111,12 +111,12 @@ def test_each_format_round_trips_through_the_store(fmt, store, plan, tmp_path):
     src = districts_wgs84(4).to_crs("EPSG:4490")  # CGCS2000 lon/lat, as official data comes
     path = _write(src, fmt, tmp_path)
     report = import_layer(path, "districts", store, plan)
-    assert report.features == 4 and report.crs_stored == "EPSG:4547"
+    assert report.features == 4 and report.crs_stored == "EPSG:4548"
     if fmt == "zip":
         assert report.source_layer == "data/in.shp"
     got = store.read_layer("districts")
     assert list(got["district"]) == list(src["district"])
-    want = src.to_crs("EPSG:4547")
+    want = src.to_crs("EPSG:4548")
     for a, b in zip(got.geometry, want.geometry, strict=True):
         assert shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=0.01)  # 1 cm
     assert report.sha256 and len(report.sha256) == 64
@@ -246,7 +246,7 @@ def test_the_store_is_a_geopackage_qgis_lists_with_every_layer_and_its_label(sto
     assert listed["ly_districts_v1"] == "MultiPolygon" and listed["ly_farmland_v1"] == "Polygon"
     assert "pw_layers" in listed and "pw_observations" in listed
     info = pyogrio.read_info(db, layer="ly_farmland_v1")
-    assert info["crs"] == "EPSG:4547" and info["features"] == 2
+    assert info["crs"] == "EPSG:4548" and info["features"] == 2
     with sqlite3.connect(db) as con:
         desc = dict(con.execute("SELECT table_name, description FROM gpkg_contents"))
         rtree = con.execute("SELECT count(*) FROM gpkg_extensions WHERE extension_name='gpkg_rtree_index'").fetchone()[0]
@@ -255,7 +255,7 @@ def test_the_store_is_a_geopackage_qgis_lists_with_every_layer_and_its_label(sto
     assert rtree == 2 and app_id == 0x47504B47
     reg = store.layers().set_index("layer_type")
     assert bool(reg.loc["farmland", "synthetic"]) and not bool(reg.loc["districts", "synthetic"])
-    assert reg.loc["districts", "features"] == 16 and reg.loc["districts", "crs"] == "EPSG:4547"
+    assert reg.loc["districts", "features"] == 16 and reg.loc["districts", "crs"] == "EPSG:4548"
 
 
 def test_reading_a_layer_that_is_not_there_names_the_stored_ones(store, plan):
@@ -316,7 +316,7 @@ from planwatch.store.gpkg import GeoPackageStore
 db, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 x = np.arange(n) % 1000 * 100.0 + 650000
 y = np.arange(n) // 1000 * 100.0 + 4400000
-gdf = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(n)]}, geometry=shapely.box(x, y, x + 50, y + 50), crs="EPSG:4547")
+gdf = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(n)]}, geometry=shapely.box(x, y, x + 50, y + 50), crs="EPSG:4548")
 if mode == "before-switch":
     GeoPackageStore._switch_layer = lambda self, row, previous: os.kill(os.getpid(), signal.SIGKILL)
 store = open_store(db)
@@ -362,7 +362,7 @@ def test_cli_import_and_list(tmp_path, db):
     res = runner.invoke(app, ["layers", "import", str(DISTRICTS), "--as", "行政区", "--db", str(db)])
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    assert "16 features imported as districts (行政区), version 1" in text and "EPSG:4326 → EPSG:4547" in text
+    assert "16 features imported as districts (行政区), version 1" in text and "EPSG:4326 → EPSG:4548" in text
     res = runner.invoke(app, ["layers", "list", "--db", str(db), "--format", "json"])
     assert res.exit_code == 0, res.output
     listed = json.loads(res.stdout)

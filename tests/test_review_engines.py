@@ -22,7 +22,7 @@ from planwatch.onemap.review import ENGINES, ReviewEngine, get_engine
 from planwatch.onemap.review.subdivide import subdivide
 
 REL, FLOOR_M2 = 1e-9, 1e-6
-X0, Y0 = 700_000.0, 4_420_000.0  # EPSG:4547 (Gauss-Kruger CM 114E): central Beijing
+X0, Y0 = 450_000.0, 4_420_000.0  # EPSG:4548 (Gauss-Kruger CM 117E): central Beijing
 
 
 def random_parcels(n: int, seed: int, extent: float = 20_000.0) -> np.ndarray:
@@ -47,7 +47,7 @@ def random_zones(n: int, seed: int, extent: float = 20_000.0) -> np.ndarray:
     return np.array(zones, dtype=object)
 
 
-def frame(geoms, crs="EPSG:4547") -> gpd.GeoDataFrame:
+def frame(geoms, crs="EPSG:4548") -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=list(geoms), crs=crs)
 
 

@@ -25,11 +25,11 @@ from planwatch.store.base import SYNTHETIC_LABEL
 
 from .test_review_engines import engine_or_skip, random_parcels
 
-X, Y = 700_000.0, 4_420_000.0  # EPSG:4547: central Beijing
+X, Y = 450_000.0, 4_420_000.0  # EPSG:4548: central Beijing
 
 
 def layer(geoms, **cols) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(cols, geometry=list(geoms), crs="EPSG:4547")
+    return gpd.GeoDataFrame(cols, geometry=list(geoms), crs="EPSG:4548")
 
 
 def one_map(synthetic: bool = False) -> dict[str, gpd.GeoDataFrame]:
@@ -203,11 +203,11 @@ def test_the_review_reads_layers_from_the_store(plan, project, store):
     ("geoms", "crs", "message"),
     [
         ([box(X, Y, X + 10, Y + 10)], None, "no CRS"),
-        ([box(X, Y, X + 10, Y + 10), None], "EPSG:4547", "feature 2: geometry is null"),
-        ([shapely.Polygon()], "EPSG:4547", "feature 1: geometry is empty"),
-        ([shapely.Point(X, Y)], "EPSG:4547", "feature 1: wrong geometry type Point"),
+        ([box(X, Y, X + 10, Y + 10), None], "EPSG:4548", "feature 2: geometry is null"),
+        ([shapely.Polygon()], "EPSG:4548", "feature 1: geometry is empty"),
+        ([shapely.Point(X, Y)], "EPSG:4548", "feature 1: wrong geometry type Point"),
         ([box(39.9, 116.3, 39.91, 116.31)], "EPSG:4326", "the axes look swapped"),
-        ([box(116.3, 39.9, 116.31, 39.91)], "EPSG:4547", "no feature lies in the plan area"),
+        ([box(116.3, 39.9, 116.31, 39.91)], "EPSG:4548", "no feature lies in the plan area"),
     ],
 )
 def test_bad_features_are_refused_naming_the_feature(plan, geoms, crs, message):

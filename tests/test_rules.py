@@ -18,12 +18,12 @@ from planwatch.cli import app
 from planwatch.onemap.rules import check_rules, compare, evaluate_rule, evaluate_rules
 from planwatch.store.base import SYNTHETIC_LABEL
 
-X, Y = 700_000.0, 4_420_000.0  # EPSG:4547: central Beijing
+X, Y = 450_000.0, 4_420_000.0  # EPSG:4548: central Beijing
 YEAR = 2024
 
 
 def layer(geoms, **cols) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(cols, geometry=list(geoms), crs="EPSG:4547")
+    return gpd.GeoDataFrame(cols, geometry=list(geoms), crs="EPSG:4548")
 
 
 def rule(plan, rule_id):

@@ -46,7 +46,7 @@ def _osmium():
 
 
 def read_osm_ways(
-    path: str | Path, *, crs="EPSG:4547", bounds_wgs84: tuple[float, float, float, float] | None = None
+    path: str | Path, *, crs="EPSG:4548", bounds_wgs84: tuple[float, float, float, float] | None = None
 ) -> gpd.GeoDataFrame:
     """The walkable ways of an OSM file as lines in ``crs`` (columns ``osm_id``, ``highway``,
     ``name``), cut to ``bounds_wgs84`` (lon_min, lat_min, lon_max, lat_max) if given."""
@@ -93,6 +93,6 @@ def read_osm_ways(
     return gdf.to_crs(crs)
 
 
-def read_osm_network(path: str | Path, *, crs="EPSG:4547", bounds_wgs84=None) -> Network:
+def read_osm_network(path: str | Path, *, crs="EPSG:4548", bounds_wgs84=None) -> Network:
     """A walking network from an OSM file: junctions at shared OSM nodes only."""
     return network_from_lines(read_osm_ways(path, crs=crs, bounds_wgs84=bounds_wgs84), node_crossings=False, name=str(path))

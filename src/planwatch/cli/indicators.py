@@ -109,7 +109,7 @@ def access_coverage(
     if snap not in ("edge", "node"):
         _fail(f"--snap must be edge or node, not {snap!r}")
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     try:
         within_m = parse_distance(within)
     except CoverageInputError as e:
@@ -187,7 +187,7 @@ def access_stations(
     p = _load(plan)
     try:
         with err.status("overlaying the districts with the stations' buffers…"):
-            table = station_coverage_table(None if shipped else _store(db), p, radius_m=within)
+            table = station_coverage_table(None if shipped else _store(db, p), p, radius_m=within)
     except (CoverageInputError, MissingLayer) as e:
         _fail(f"{e} (or use --shipped for the real layers in the plan package)")
     if format == "json":
@@ -216,7 +216,7 @@ def access_import_osm(
     from planwatch.onemap.layers import LayerImportError, file_sha256, import_frame
 
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     try:
         with err.status(f"reading walkable ways from {file}…"):
             ways = read_osm_ways(file, crs=p.spatial.storage_crs, bounds_wgs84=p.spatial.plan_area_bounds_wgs84)
@@ -255,7 +255,7 @@ def indicators_compute(
 
     _check_format(format)
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     try:
         specs = load_indicator_specs(plan)
     except PlanPackageError as e:
@@ -325,7 +325,7 @@ def indicators_land(db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN, format: Form
     p = _load(plan)
     try:
         with err.status("overlaying land with districts, 圈层 and zones…"):
-            stats = land_statistics(_store(db), p)
+            stats = land_statistics(_store(db, p), p)
     except IndicatorInputError as e:
         _fail(str(e))
     if format == "json":

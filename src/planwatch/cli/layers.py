@@ -35,7 +35,7 @@ def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = D
 
     _check_format(format)
     p = _load(plan)
-    df = _store(db).layers()
+    df = _store(db, p).layers()
     order = [lt.id for lt in p.spatial.layer_types] if p.spatial else []
     names = {lt.id: lt.name for lt in p.spatial.layer_types} if p.spatial else {}
     df.insert(1, "name", [names.get(t, "") for t in df["layer_type"]])
@@ -62,7 +62,7 @@ def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = D
 def layers_import(
     file: Annotated[str, typer.Argument(help="GeoPackage (FILE.gpkg or FILE.gpkg:LAYER), Shapefile (.shp or .zip), GeoJSON, GeoParquet")],
     layer_type: Annotated[str, typer.Option("--as", help="the plan's layer type: its id (farmland) or name (永久基本农田)")],
-    crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if missing or wrong: EPSG:4326, EPSG:4547, … or gcj02")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if missing or wrong: EPSG:4326, EPSG:4548, … or gcj02")] = None,
     synthetic: Annotated[bool, typer.Option("--synthetic", help="label the layer as synthetic demo data")] = False,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
@@ -74,7 +74,7 @@ def layers_import(
 
     _check_format(format)
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     try:
         with err.status(f"importing {file} as {layer_type}…"):
             report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic)
@@ -107,7 +107,7 @@ def layers_demo(
     from planwatch.onemap.layers import LayerImportError
 
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     steps = len(BASE_LAYER_TYPES) + len(DEMO_LAYER_TYPES) + 1
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

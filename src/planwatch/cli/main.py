@@ -106,13 +106,23 @@ def plan_check(plan: PlanOpt = DEFAULT_PLAN) -> None:
 # ------------------------------------------------------------------ observe
 
 
-def _store(db: Path | None):
+def _store(db: Path | None, plan=None):
+    """Open the store; with ``plan``, first move any layer stored in another CRS into the plan's
+    storage CRS (a store written before the package changed it), saying so."""
     from planwatch.store import open_store
 
     try:
-        return open_store(db)
+        store = open_store(db)
     except (ValueError, OSError) as e:
         _fail(str(e))
+    if plan is not None and plan.spatial is not None:
+        from planwatch.onemap.layers import migrate_storage_crs
+
+        with err.status("checking the store's layer CRS…") as status:
+            moved = migrate_storage_crs(store, plan, progress=status.update)
+        for r in moved:
+            err.print(f"migrated layer {r['layer_type']} to {r['crs']} (version {r['version']})", highlight=False)
+    return store
 
 
 @observe_app.command("import")
@@ -182,7 +192,7 @@ def evaluate(
 
     _check_format(format)
     p = _load(plan)
-    ev = checkup(p, _store(db).observations(), year)
+    ev = checkup(p, _store(db, p).observations(), year)
     if format == "json":
         recs = []
         for r in ev.to_dict("records"):
@@ -225,7 +235,7 @@ def report(
 
     p = _load(plan)
     with err.status(f"writing the {year} check-up report…"):
-        paths = build_report(p, _store(db), year, out_dir)
+        paths = build_report(p, _store(db, p), year, out_dir)
     for kind, path in paths.items():
         out.print(f"{kind}: {path}", highlight=False)
 

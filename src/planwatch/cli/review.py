@@ -55,7 +55,7 @@ def review(
     if engine not in ENGINES:
         _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     _stored_layers_or_fail(store)
     try:
         if out_gpkg is not None:
@@ -112,7 +112,7 @@ def rules_check(
 
     _check_format(format)
     p = _load(plan)
-    store = _store(db)
+    store = _store(db, p)
     try:
         results = check_rules(store, p, year, engine=engine, record=record)
     except (RuleInputError, ConnectionError) as e:

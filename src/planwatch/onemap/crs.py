@@ -30,7 +30,7 @@ GCJ02 = "gcj02"
 _GCJ02_NAMES = {"gcj02", "gcj-02", "gcj_02", "mars", "amap"}
 
 SUPPORTED_HELP = (
-    "EPSG:4326 (WGS 84), EPSG:4490 (CGCS2000), EPSG:4491–4554 (CGCS2000 Gauss-Kruger zones, e.g. EPSG:4547), "
+    "EPSG:4326 (WGS 84), EPSG:4490 (CGCS2000), EPSG:4491–4554 (CGCS2000 Gauss-Kruger zones, e.g. EPSG:4548), "
     "EPSG:3857, EPSG:32643–32653 (UTM), or gcj02"
 )
 
@@ -53,7 +53,7 @@ class SourceCRS:
 
 
 def crs_label(crs: pyproj.CRS | None) -> str:
-    """``EPSG:4547`` when the CRS has an EPSG code, else its name."""
+    """``EPSG:4548`` when the CRS has an EPSG code, else its name."""
     if crs is None:
         return "none"
     epsg = crs.to_epsg()
@@ -74,7 +74,7 @@ def is_supported(crs: pyproj.CRS) -> bool:
 
 
 def parse_crs(text: str) -> SourceCRS:
-    """Read a ``--crs`` value: ``EPSG:4547``, ``4547``, ``gcj02`` (also gcj-02, mars)."""
+    """Read a ``--crs`` value: ``EPSG:4548``, ``4548``, ``gcj02`` (also gcj-02, mars)."""
     t = text.strip()
     if t.lower() in _GCJ02_NAMES:
         return SourceCRS(pyproj.CRS.from_epsg(4326), gcj02=True)
@@ -102,7 +102,7 @@ def resolve_crs(file_crs: pyproj.CRS | None, given: str | None, *, file: str) ->
     if file_crs is None:
         raise CRSProblem(
             f"{file}: the file has no CRS (a Shapefile without .prj, or a GeoParquet without crs); "
-            f"give it with --crs, e.g. --crs EPSG:4326, --crs EPSG:4547 or --crs gcj02"
+            f"give it with --crs, e.g. --crs EPSG:4326, --crs EPSG:4548 or --crs gcj02"
         )
     if not is_supported(file_crs):
         raise CRSProblem(

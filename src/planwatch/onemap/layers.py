@@ -386,3 +386,42 @@ def _layer_type(layer_type: str | LayerType, plan: Plan, file: str) -> LayerType
         return plan.spatial.layer_type(layer_type)
     except KeyError as e:
         raise LayerImportError([FeatureProblem(file, None, None, str(e.args[0]))]) from e
+
+
+# ------------------------------------------------------------------ storage CRS migration
+
+
+def migrate_storage_crs(store: Store, plan: Plan, progress=None) -> list[dict]:
+    """Reproject every stored layer that is not in the plan's storage CRS into it, as a new version.
+
+    A store written before the package moved its storage CRS (Beijing: EPSG:4547, the CM 114E zone,
+    to EPSG:4548, the CM 117E zone Beijing lies in) is migrated this way the first time a plan-aware
+    verb opens it. Each layer keeps its source, hash and synthetic flag; its notes say what was done.
+    Returns the new registry rows (empty when nothing needed migrating)."""
+    if plan.spatial is None:
+        return []
+    target = plan.spatial.storage_crs
+    rows = []
+    registry = store.layers()
+    for r in registry.to_dict("records"):
+        if _same_crs(r["crs"], target):
+            continue
+        if progress:
+            progress(f"migrating layer {r['layer_type']} from {r['crs']} to {target}…")
+        gdf = store.read_layer(r["layer_type"])
+        moved = gdf.to_crs(target)
+        note = f"migrated from {r['crs']} to {target} (the plan package's storage CRS) by planwatch"
+        rows.append(store.write_layer(
+            r["layer_type"], moved, source=r["source"], sha256=r["sha256"], synthetic=bool(r["synthetic"]),
+            notes=[*r["notes"], note], description=r["description"],
+        ))
+    return rows
+
+
+def _same_crs(a: str, b: str) -> bool:
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(a) == pyproj.CRS.from_user_input(b)
+    except pyproj.exceptions.CRSError:
+        return False

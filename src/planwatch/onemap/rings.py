@@ -91,7 +91,7 @@ def sub_center(tongzhou: shapely.Geometry, crs: str) -> shapely.Geometry:
     return shapely.intersection(centre.buffer(r, quad_segs=32), tongzhou)
 
 
-def build_rings(districts: gpd.GeoDataFrame, crs: str = "EPSG:4547") -> gpd.GeoDataFrame:
+def build_rings(districts: gpd.GeoDataFrame, crs: str = "EPSG:4548") -> gpd.GeoDataFrame:
     """The 圈层 layer from the district polygons (a frame with a ``district`` column holding the
     Chinese names, e.g. 东城区; any CRS). Returns one feature per ring in ``crs`` (metric) with
     ``ring``, ``districts`` (what it is made of), ``area_km2`` and ``basis`` (exact / approximate)."""

@@ -152,7 +152,7 @@ def evaluate_rule(
     year: int,
     *,
     engine: str | ReviewEngine | None = None,
-    metric_crs: str = "EPSG:4547",
+    metric_crs: str = "EPSG:4548",
 ) -> dict:
     """One rule for one year. Returns a dict with the keys of :data:`RULE_COLUMNS`.
 
@@ -229,7 +229,7 @@ def evaluate_rules(
     year: int,
     *,
     engine: str | ReviewEngine | None = None,
-    metric_crs: str = "EPSG:4547",
+    metric_crs: str = "EPSG:4548",
 ) -> pd.DataFrame:
     """Every rule for one year: a DataFrame with :data:`RULE_COLUMNS`, one row per rule."""
     eng = engine if isinstance(engine, ReviewEngine) else get_engine(engine)

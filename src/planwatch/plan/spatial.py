@@ -67,8 +67,8 @@ class SpatialRule(Strict):
 
 
 class Spatial(Strict):
-    metric_crs: str = "EPSG:4547"  # areas and distances are computed here, never in degrees
-    storage_crs: str = "EPSG:4547"
+    metric_crs: str = "EPSG:4548"  # areas and distances are computed here, never in degrees
+    storage_crs: str = "EPSG:4548"
     plan_area_bounds_wgs84: tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max
     layer_types: list[LayerType]
     rules: list[SpatialRule] = []

@@ -101,7 +101,7 @@ def station_coverage(store: Store, plan: Plan, layers: dict, synthetic: dict, ra
         "columns": ["区", "面积（平方公里）", f"站点{radius_m:g}米内面积（平方公里）", "覆盖比例", "站点数"],
         "rows": rows,
         "caption": (
-            f"各区面积中距最近轨道站点直线距离不超过{radius_m:g}米的部分（EPSG:4547 计算）。"
+            f"各区面积中距最近轨道站点直线距离不超过{radius_m:g}米的部分（{plan.spatial.metric_crs} 计算）。"
             + ("行政区与站点为真实数据（站点 © OpenStreetMap contributors，仅含地铁、有轨电车与磁浮，不含市郊铁路）；"
                if real else "含示意数据（非官方）；")
             + "直线距离覆盖高于步行网络距离覆盖，二者不可混用。"

@@ -28,7 +28,7 @@ LAYER_COLUMNS = [
     "table_name",  # the GeoPackage table / PostGIS table holding the current version, e.g. ly_farmland_v2
     "version",  # 1, 2, … : each write_layer of the type adds one
     "features",
-    "crs",  # storage CRS, e.g. EPSG:4547
+    "crs",  # storage CRS, e.g. EPSG:4548
     "sha256",  # of the source file (or of the generator's inputs)
     "content_hash",  # sha256 of the features themselves (WKB + attributes), see layer_content_hash
     "source",  # file path or generator

@@ -11,7 +11,7 @@ turns the stored layers into review zones and asks a :class:`ReviewEngine` for t
 * a **zone** per value of a zone / guide / ring layer's enumerated attribute (两线三区's ``zone``,
   圈层's ``ring``), or per layer when it has none: the zones the feature falls in, with shares.
 
-Areas are in square metres of the plan's metric CRS (EPSG:4547 for Beijing): features in another
+Areas are in square metres of the plan's metric CRS (EPSG:4548 for Beijing): features in another
 CRS are reprojected first, never measured in degrees. Feature ids come from an ``id`` column, or
 are the 1-based row number. Layers that are synthetic demo data say so on every conflict and zone
 (``synthetic: true`` and the label).
