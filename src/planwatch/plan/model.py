@@ -97,17 +97,45 @@ class Source(Strict):
         return self
 
 
+class Measure(StrEnum):
+    """What kind of number an indicator (or an observation) is."""
+
+    LEVEL = "level"  # a stock or rate in a year: population, area, a concentration, a coverage share
+    CHANGE = "change"  # a change over a period: a year's reduction, a year-on-year growth
+    RATIO = "ratio"  # one quantity per another: volunteers per resident, 1:X
+    COUNT = "count"  # a number of things: conferences, institutions
+    CUMULATIVE_DECLINE = "cumulative_decline"  # a decline since a base year, in % (比2015年降低)
+
+
+MEASURE_ZH = {
+    Measure.LEVEL: "水平值",
+    Measure.CHANGE: "变化量",
+    Measure.RATIO: "比值",
+    Measure.COUNT: "数量",
+    Measure.CUMULATIVE_DECLINE: "累计降幅",
+}
+
+
 class Scope(Strict):
     """Where and what the indicator measures.
 
-    ``geo`` is the area the target applies to (全市, 中心城区, 核心区, 平原地区, 城市副中心, …).
-    ``definition`` is set where the plan's definition matters for comparing observations,
-    e.g. rail mileage that includes suburban railways. An observation whose scope differs from
-    ``definition`` is stored but marked not comparable.
+    ``geo`` is the area the target applies to (全市, 中心城区, 核心区, 平原地区, 建成区, …).
+    ``measure`` is the kind of number (a level, a change, a ratio, a count, a cumulative decline
+    since ``base_year``). ``definition`` is set where the plan's definition matters for comparing
+    observations, e.g. rail mileage that includes suburban railways. An observation that declares
+    another geo, measure or definition is stored and shown, but never graded.
     """
 
     geo: str = "全市"
+    measure: Measure = Measure.LEVEL
+    base_year: int | None = Field(default=None, ge=1949, le=2100)  # only for cumulative_decline
     definition: str | None = None
+
+    @model_validator(mode="after")
+    def _base_year_for_declines(self) -> Scope:
+        if (self.measure == Measure.CUMULATIVE_DECLINE) != (self.base_year is not None):
+            raise ValueError("scope.base_year is given exactly when measure is cumulative_decline")
+        return self
 
 
 CATEGORIES = ("创新", "协调", "绿色", "开放", "共享", "安全")
@@ -126,6 +154,11 @@ class Target(Strict):
     quote: str  # verbatim from the seed; the test normalises whitespace only
     aliases: list[str] = []  # other names an observation file may use
     notes: list[str] = []  # reconstruction notes, ambiguities
+    # The target (usually a table row) that measures the same thing: this one shares its data and
+    # its verdict (e.g. Art. 113's PM2.5 target restates table row 12).
+    same_as: str | None = None
+    # Who publishes the figure: the statistic and the department that would supply it (Chinese).
+    source_hint: str = ""
 
     @model_validator(mode="after")
     def _id_matches_source(self) -> Target:
@@ -171,10 +204,40 @@ class Plan(Strict):
             if t.id in seen:
                 raise ValueError(f"duplicate target id {t.id}")
             seen.add(t.id)
+        by_id = {t.id: t for t in self.targets}
+        for t in self.targets:
+            if t.same_as is None:
+                continue
+            other = by_id.get(t.same_as)
+            if other is None:
+                raise ValueError(f"{t.id}: same_as {t.same_as} is not a target of this plan")
+            if other.same_as is not None:
+                raise ValueError(f"{t.id}: same_as {t.same_as}, which is itself same_as {other.same_as}: link to that one")
+            if other.unit != t.unit:
+                raise ValueError(f"{t.id}: same_as {other.id}, but the units differ ({t.unit!r} vs {other.unit!r})")
+            if other.scope.geo != t.scope.geo or other.scope.measure != t.scope.measure:
+                raise ValueError(f"{t.id}: same_as {other.id}, but the scopes differ")
+            for tv in t.targets:
+                ov = other.target_for(tv.year)
+                if tv.value is not None and (ov is None or ov.year != tv.year or ov.value != tv.value):
+                    raise ValueError(f"{t.id}: same_as {other.id}, but its {tv.year} target differs")
         for r in self.spatial.rules if self.spatial else []:
             if r.target is not None and r.target not in seen:
                 raise ValueError(f"rule {r.id}: unknown target {r.target}")
+            if r.target is not None and by_id[r.target].same_as is not None:
+                raise ValueError(f"rule {r.id}: target {r.target} is same_as {by_id[r.target].same_as}: name that one")
+            if r.target is None and r.category is None:
+                raise ValueError(f"rule {r.id}: a rule without a target needs a category (one of {', '.join(CATEGORIES)})")
         return self
+
+    def primary(self, target_id: str) -> str:
+        """The id whose data and verdict ``target_id`` shares (itself unless it is ``same_as`` another)."""
+        t = self.target(target_id)
+        return t.same_as or t.id
+
+    def linked(self, target_id: str) -> list[str]:
+        """The targets that are ``same_as`` ``target_id``."""
+        return [t.id for t in self.targets if t.same_as == target_id]
 
     def target(self, target_id: str) -> Target:
         for t in self.targets:

@@ -56,6 +56,9 @@ class SpatialRule(Strict):
     year_from: int | None = None  # the rule applies to records of this year on …
     year_to: int | None = None  # … up to this year (Art. 26: before 2035)
     target: str | None = None  # target id whose observation this rule's value is (e.g. A56.1)
+    # A rule without a target is graded on its own (pass green, fail red) and counted on the board
+    # under this category.
+    category: Literal["创新", "协调", "绿色", "开放", "共享", "安全"] | None = None
     quote: str = ""  # verbatim from the article
     notes: list[str] = []
 
@@ -67,8 +70,8 @@ class SpatialRule(Strict):
 
 
 class Spatial(Strict):
-    metric_crs: str = "EPSG:4548"  # areas and distances are computed here, never in degrees
-    storage_crs: str = "EPSG:4548"
+    metric_crs: str  # areas and distances are computed here, never in degrees (a projected CRS in metres)
+    storage_crs: str
     plan_area_bounds_wgs84: tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max
     layer_types: list[LayerType]
     rules: list[SpatialRule] = []
