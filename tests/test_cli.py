@@ -47,13 +47,17 @@ def test_observe_import_then_evaluate_json(tmp_path):
     res = run("evaluate", "--year", 2022, "--db", db, "--format", "json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
-    assert {r["id"] for r in rows} == {"T01", "T05", "T12", "T18", "T20", "T21", "T22", "T29", "T36"}
+    # T36 has only subway-only mileage (another scope): not graded. The article targets that restate a
+    # graded table row carry its verdict.
+    assert {r["id"] for r in rows} == {"T01", "T05", "T12", "T18", "T20", "T21", "T22", "T29",
+                                       "A20.1", "A68.3", "A68.4", "A113.1", "A134.2"}
     for r in rows:
-        assert set(r) >= {"id", "year", "value", "level", "reason", "methods", "forecast"}
+        assert set(r) >= {"id", "year", "value", "level", "reason", "methods", "forecast", "related"}
         assert r["level"] in {"green", "yellow", "red", "grey"}
         assert set(r["methods"]) >= {"time_progress", "open_sdg", "bounds"}
     t21 = next(r for r in rows if r["id"] == "T21")
-    assert t21["level"] == "yellow" and t21["forecast"]["2025"]["linear"] is not None
+    assert t21["level"] == "green" and t21["forecast"]["2025"]["linear"] is not None
+    assert t21["forecast"]["n_points"] == 3 and t21["forecast"]["interval_level"] is None
 
 
 def test_the_store_defaults_to_planwatch_db_env(tmp_path):
@@ -101,10 +105,11 @@ def test_plan_check_fails_with_a_clear_list_on_a_drifted_package(tmp_path):
         if f.is_file():
             (tmp_path / f.name).write_bytes(f.read_bytes())
     rows = yaml.safe_load((tmp_path / "targets-articles.yaml").read_text(encoding="utf-8"))
-    rows[0]["targets"][0]["value"] = 2400  # A20.1: the quote says 2300
-    rows[1].update(id="A23.9", source={"article": 23})  # A24.1's quote is in 第24条
+    by_id = {r["id"]: r for r in rows}
+    by_id["A24.2"]["targets"][0]["value"] = 3700  # the quote says 3670
+    by_id["A27.1"].update(id="A23.9", source={"article": 23})  # its quote is in 第27条
     (tmp_path / "targets-articles.yaml").write_text(yaml.safe_dump(rows, allow_unicode=True), encoding="utf-8")
     res = run("plan", "check", "--plan", tmp_path, env={"COLUMNS": "300"})
     assert res.exit_code == 1
-    assert "A20.1 targets[2025].value: value 2400 does not appear in the quote" in res.output
-    assert "quote is not in 第23条 (it is in 第24条)" in res.output
+    assert "A24.2 targets[2025].value: value 3700 does not appear in the quote" in res.output
+    assert "quote is not in 第23条 (it is in 第27条)" in res.output

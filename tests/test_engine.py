@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planwatch.evaluate import checkup, evaluate_frame, rollup
+from planwatch.evaluate import checkup, evaluate_frame, explain, rollup
+from planwatch.evaluate.engine import board_items
 from planwatch.observe import import_observations
 
 from .conftest import REAL_OBSERVATIONS
@@ -25,14 +26,15 @@ def obs(rows):
 
 def one(plan, *row):
     ev = checkup(plan, obs([row]), row[1])
-    assert len(ev) == 1
-    return ev.iloc[0]
+    own = ev[ev["linked_to"] == ""]  # targets same_as this one get a copy of its row
+    assert len(own) == 1
+    return own.iloc[0]
 
 
 def test_population_below_its_cap_is_green_and_says_so(plan):
     r = one(plan, "T05", 2024, 2183.2)
     assert r.level == "green" and r.method == "bound"
-    assert r.reason == "2024年常住人口规模2183.2万人，低于2025年上限2300万人（表第5行）"
+    assert r.reason == "2024年常住人口规模2183.2万人，未超过2025年上限2300万人（表第5行）"
 
 
 def test_a_crossed_ceiling_is_red_whatever_the_trend(plan):
@@ -46,10 +48,10 @@ def test_a_crossed_floor_is_red(plan):
 
 
 def test_time_progress_behind_schedule_is_yellow_with_both_progress_numbers(plan):
-    r = one(plan, "T21", 2022, 88)  # 86.8 -> 90 by 2025: task 37.5 %, time 40 %
+    r = one(plan, "T21", 2022, 87.7)  # 86.8 -> 90 by 2025: task 28.1 %, time 40 %, ratio 0.70
     assert r.level == "yellow" and r.method == "time_progress"
-    assert r.tp_task == pytest.approx(0.375) and r.tp_elapsed == pytest.approx(0.4)
-    assert "任务进度38%，时间进度40%" in r.reason and "（表第21行）" in r.reason
+    assert r.tp_task == pytest.approx(0.28125) and r.tp_elapsed == pytest.approx(0.4)
+    assert "任务进度28%，时间进度40%" in r.reason and "（表第21行）" in r.reason and "需加快" in r.reason
 
 
 def test_time_progress_far_behind_is_red(plan):
@@ -75,9 +77,12 @@ def test_a_qualitative_target_is_grey_and_asks_for_a_person(plan):
 
 
 def test_a_scope_mismatch_is_grey_never_red_and_spells_out_the_difference(plan):
-    r = one(plan, "T36", 2022, 797, "", "城市轨道交通(地铁), 不含市郊铁路")
-    assert r.level == "grey"
+    ev = evaluate_frame(plan, obs([("T36", 2022, 797, "", "城市轨道交通(地铁), 不含市郊铁路")]))
+    r = ev.assign(reason=explain(ev)).iloc[0]
+    assert r.level == "grey" and r.method == "scope"
     assert "城市轨道交通(地铁), 不含市郊铁路" in r.reason and "市郊铁路" in r.reason and "不能直接" in r.reason
+    # the check-up grades only comparable figures: a target with nothing else has no verdict at all
+    assert checkup(plan, obs([("T36", 2022, 797, "", "城市轨道交通(地铁), 不含市郊铁路")]), 2022).empty
 
 
 def test_decrease_from_a_reference_year(plan):
@@ -111,13 +116,20 @@ def test_evaluation_is_vectorised_over_indicators_geos_and_years(plan):
     assert set(ev.level) <= {"green", "yellow", "red", "grey"}
 
 
-def test_forecast_with_three_points_has_a_band(plan):
+def test_forecast_with_three_points_has_a_line_but_no_band(plan):
     ev = checkup(plan, obs([("T21", 2021, 87), ("T21", 2022, 88)]), 2022)
     r = ev.iloc[0]
     # points: 2020 baseline 86.8, 2021 87, 2022 88 -> mean 87.2667 at 2021, OLS slope 0.6
     assert r.forecast_2025 == pytest.approx(87.26667 + 0.6 * 4, abs=1e-4)
-    assert r.forecast_2025_low < r.forecast_2025 < r.forecast_2025_high
+    assert r.n_points == 3 and r.forecast_method == "linear_ols"
+    assert np.isnan(r.forecast_2025_low) and np.isnan(r.forecast_level)  # no band from fewer than 4 points
     assert np.isfinite(r.forecast_2035) and np.isfinite(r.forecast_2025_cagr)
+
+
+def test_forecast_with_four_points_has_a_90_percent_band(plan):
+    r = checkup(plan, obs([("T21", 2021, 87), ("T21", 2022, 88), ("T21", 2023, 88.5)]), 2023).iloc[0]
+    assert r.n_points == 4 and r.forecast_level == 0.9
+    assert r.forecast_2025_low < r.forecast_2025 < r.forecast_2025_high
 
 
 def test_forecast_with_two_points_has_no_band(plan):
@@ -128,30 +140,32 @@ def test_forecast_with_two_points_has_no_band(plan):
 
 def test_checkup_uses_the_newest_value_in_or_before_the_year(plan):
     ev = checkup(plan, obs([("T05", 2021, 2188.6), ("T05", 2022, 2184.3), ("T05", 2023, 2185.8)]), 2022)
+    ev = ev[ev.linked_to == ""]
     assert list(ev.year) == [2022] and list(ev.value) == [2184.3]
 
 
-def test_rollup_by_category_counts_levels_and_takes_the_worst(plan, store):
+def test_rollup_by_category_counts_each_measure_once_and_takes_the_worst(plan, store):
     import_observations(REAL_OBSERVATIONS, store, plan)
     ev = checkup(plan, store.observations(), 2022)
-    roll = rollup(ev, plan).set_index("category")
+    board = board_items(ev)
+    roll = rollup(board, plan).set_index("category")
     assert list(roll.index) == list(plan.meta.categories)
-    assert roll.loc[:, ["green", "yellow", "red", "grey"]].to_numpy().sum() == len(ev)
-    assert roll.loc["绿色", "yellow"] == 1 and roll.loc["绿色", "level"] == "yellow"  # T21 behind schedule
+    # A20.1 restates T05, A113.1 restates T12 …: each measure is counted once
+    assert roll.loc[:, ["green", "yellow", "red", "grey"]].to_numpy().sum() == len(ev[ev.linked_to == ""]) == len(board)
+    assert roll.loc["绿色", "yellow"] == 0 and roll.loc["绿色", "level"] == "green"  # T21 88 %: on schedule within its precision
     assert roll.loc["开放", "level"] == "grey"  # no data
-    assert roll.loc["共享", "level"] == "red"  # life expectancy 2021 far behind
+    assert roll.loc["共享", "level"] == "yellow"  # life expectancy 2021 behind schedule
 
 
 def test_the_demo_data_gives_the_expected_verdicts(plan, store):
     import_observations(REAL_OBSERVATIONS, store, plan)
     ev = checkup(plan, store.observations(), 2022).set_index("id")
-    assert ev.loc["T36", "level"] == "grey"  # subway-only mileage, not comparable
+    assert "T36" not in ev.index  # subway-only mileage, not comparable: not graded
     assert ev.loc["T05", "level"] == "green"
     assert ev.loc["T01", "year"] == 2021  # the newest R&D figure is 2021's
     assert all(ev["reason"].str.contains(r"（(?:表第\d+行|第\d+条)）"))
 
 
-def test_a_value_computed_from_synthetic_layers_says_so_in_its_reason(plan):
-    o = obs([("A56.1", 2022, 60.0)]).assign(note="示意数据（非官方）/ synthetic demo data")
-    r = checkup(plan, o, 2022).iloc[0]
-    assert r.synthetic and r.reason.endswith("［示意数据（非官方）：由示意图层计算］")
+def test_a_value_computed_from_synthetic_layers_is_never_graded(plan):
+    o = obs([("A56.1", 2022, 60.0)]).assign(origin="computed", synthetic=True)
+    assert checkup(plan, o, 2022).empty

@@ -32,7 +32,7 @@ from planwatch.plan.indicators import (
     check_specs,
     load_indicator_specs,
 )
-from planwatch.store import SYNTHETIC_LABEL, open_store
+from planwatch.store import open_store
 
 CRS = "EPSG:4548"
 runner = CliRunner()
@@ -263,12 +263,19 @@ def test_results_become_observations_that_the_evaluation_uses_with_their_method(
     t21 = rows[(rows.indicator == "T21") & (rows.geo == "")].iloc[0]
     assert t21["unit"] == "%" and t21["value"] == pytest.approx(25.0)
     assert "straight-line" in t21["method"] and "residential@" in t21["method"] and "planwatch 0.1.0" in t21["method"]
-    assert SYNTHETIC_LABEL in t21["note"] and "直线距离" in t21["note"]
+    assert "示意数据（非官方）" in t21["note"] and "直线距离" in t21["note"]
     assert t21["source"].startswith("planwatch indicators compute")
+    assert t21["origin"] == "computed" and t21["synthetic"]
     summary = store_indicators(store, plan, run, 2023)
     assert summary.added == len(rows)
     again = store_indicators(store, plan, run, 2023)
     assert again.unchanged == len(rows) and again.added == 0
+    assert checkup(plan, store.observations(), 2023).empty  # computed from synthetic layers: never graded
+    # the same layers as official data: the computed values are graded
+    for gdf in tiny.values():
+        gdf.attrs["layer"] = {"synthetic": False}
+    real = compute_indicators(tiny, plan, specs=specs)
+    store_indicators(store, plan, real, 2023)
     obs = store.observations()
     ev = checkup(plan, obs, 2023).set_index(["id", "geo"])
     assert ("T21", "") in ev.index and ev.loc[("T21", ""), "value"] == pytest.approx(25.0)
@@ -315,12 +322,15 @@ def test_cli_indicators_compute_prints_by_city_district_and_ring_and_stores(demo
     assert city.loc["A24.3", "value"] == pytest.approx(880.0, abs=1e-6)  # the demo's designed central-city total (R07)
     assert 2000 < city.loc["T09", "value"] < 3200 and 0 < city.loc["T14", "value"] < 100
     assert city["synthetic"].all() and body["skipped"] == {}
-    assert body["stored"]["added"] > 0
+    assert body["stored"] is None and open_store(demo_db).observations().empty  # nothing stored unless asked
+    res = runner.invoke(app, ["indicators", "compute", "--year", "2023", "--db", str(demo_db), "--format", "json", "--store"])
+    assert json.loads(res.stdout)["stored"]["added"] > 0
     obs = open_store(demo_db).observations()
     mine = obs[obs["source"].str.startswith("planwatch indicators compute")]
     assert set(mine["indicator"]) == set(city.index) and (mine["year"] == 2023).all()
-    assert mine["note"].str.contains(SYNTHETIC_LABEL, regex=False).all()
-    res = runner.invoke(app, ["indicators", "compute", "--year", "2023", "--db", str(demo_db), "--method", "network", "--only", "T21,T34"])
+    assert mine["note"].str.contains("示意数据（非官方）", regex=False).all() and mine["synthetic"].all()
+    res = runner.invoke(app, ["indicators", "compute", "--year", "2023", "--db", str(demo_db), "--method", "network", "--only", "T21,T34",
+                              "--store"])
     assert res.exit_code == 0, res.output
     assert "walking network" in said(res) and "stored as observations of 2023" in said(res)
     t21 = open_store(demo_db).history("T21", 2023, "")

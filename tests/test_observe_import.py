@@ -19,7 +19,7 @@ def test_the_real_published_observations_import(store, plan):
     obs = store.observations()
     assert len(obs) == 14
     pop = obs[(obs.indicator == "T05") & (obs.year == 2022)].iloc[0]
-    assert pop.value == 2184.3 and pop.unit == "万人" and pop.source == "2022 statistical communique"
+    assert pop.value == 2184.3 and pop.unit == "万人" and pop.source.startswith("北京市统计局、国家统计局北京调查总队：《北京市2022年国民经济和社会发展统计公报》")
 
 
 def test_subway_only_mileage_is_stored_but_not_comparable(store, plan):
@@ -180,7 +180,8 @@ def test_an_interrupted_import_leaves_the_store_as_it_was(db, plan, tmp_path):
             os.kill(os.getpid(), signal.SIGKILL)   # …then the process dies before COMMIT
         s._append = dying
         row = dict.fromkeys(OBSERVATION_COLUMNS, "")
-        row.update(indicator="T05", year=2024, value=2180.0, unit="万人", comparable=True, file_row=2)
+        row.update(indicator="T05", year=2024, value=2180.0, unit="万人", comparable=True, origin="official",
+                   synthetic=False, file_row=2)
         s.add_observations(pd.DataFrame([row]), file="x.csv", sha256="0", plan_id="p")
         """
     )

@@ -6,10 +6,12 @@ import re
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from planwatch.plan import Kind, PlanPackageError, load_plan, source_text
 from planwatch.plan.check import check_plan, normalise_ws
 from planwatch.plan.load import plan_dir
+from planwatch.plan.model import Measure, Plan
 
 from .conftest import SHARED
 
@@ -111,3 +113,68 @@ def test_a_broken_package_names_the_file_and_target(tmp_path):
 def test_unknown_plan_is_a_clear_error():
     with pytest.raises(PlanPackageError, match="unknown plan 'nowhere'.*beijing-2021-2025"):
         load_plan("nowhere")
+
+
+# ------------------------------------------------------------------ scope, measure, links, source hints
+
+REVIEWED_LINKS = {
+    "A113.1": "T12",
+    "A20.1": "T05",
+    "A68.3": "T20",
+    "A68.4": "T21",
+    "A134.2": "T18",
+    "A70.1": "T36",
+}
+
+
+def test_article_targets_that_restate_a_table_row_share_its_data(plan):
+    for article, row in REVIEWED_LINKS.items():
+        assert plan.target(article).same_as == row, article
+        assert plan.primary(article) == row and article in plan.linked(row)
+
+
+def test_a_linked_article_keeps_its_own_quote_and_says_what_it_restates(plan):
+    linked = [t for t in plan.targets if t.same_as]
+    assert len(linked) >= len(REVIEWED_LINKS)
+    for t in linked:
+        assert t.quote and t.source.article is not None, t.id
+        assert any(t.same_as in n for n in t.notes), f"{t.id} must say in a note that it restates {t.same_as}"
+        assert t.same_as in t.source_hint, f"{t.id} shares {t.same_as}'s data, so its hint points there"
+
+
+def test_green_trips_are_a_central_city_indicator_and_parks_a_built_up_area_one(plan):
+    assert plan.target("T37").scope.geo == "中心城区"  # the 2020 baseline 73.1 % is the central city's
+    assert plan.target("T20").scope.geo == plan.target("T21").scope.geo == "建成区"
+
+
+def test_every_target_says_where_its_figure_would_come_from(plan):
+    missing = [t.id for t in plan.targets if not t.source_hint.strip()]
+    assert missing == []
+
+
+def test_declines_since_2015_declare_their_base_year_and_counts_and_ratios_their_measure(plan):
+    declines = [t for t in plan.targets if t.scope.measure == Measure.CUMULATIVE_DECLINE]
+    assert {"T15", "T16", "T17", "A132.4"} <= {t.id for t in declines}
+    for t in declines:
+        assert t.scope.base_year is not None, t.id
+    assert all(plan.target(i).scope.base_year == 2015 for i in ("T15", "T16", "T17", "A132.4"))
+    assert {plan.target(i).scope.measure for i in ("T24", "T25", "T26")} == {Measure.COUNT}
+    assert {plan.target(i).scope.measure for i in ("T08", "T11")} == {Measure.RATIO}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a["targets"][0].update(value=2400.0), "A20.1: same_as T05, but its 2025 target differs"),
+        (lambda a: a.update(unit="人"), "A20.1: same_as T05, but the units differ"),
+        (lambda a: a["scope"].update(geo="城六区"), "A20.1: same_as T05, but the scopes differ"),
+    ],
+)
+def test_a_same_as_link_to_a_target_that_measures_something_else_is_refused(plan, change, message):
+    meta = plan.meta.model_dump()
+    row = plan.target("T05").model_dump()
+    article = plan.target("A20.1").model_dump()
+    assert Plan.model_validate({"meta": meta, "targets": [row, article]}).primary("A20.1") == "T05"
+    change(article)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Plan.model_validate({"meta": meta, "targets": [row, article]})

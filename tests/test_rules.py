@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from planwatch.cli import app
 from planwatch.onemap.rules import check_rules, compare, evaluate_rule, evaluate_rules
-from planwatch.store.base import SYNTHETIC_LABEL
 
 X, Y = 450_000.0, 4_420_000.0  # EPSG:4548: central Beijing
 YEAR = 2024
@@ -276,8 +275,9 @@ def test_check_rules_stores_values_as_observations_of_their_targets(plan, tmp_pa
     assert set(mine.index) == {"A56.1", "A68.1", "A68.2"}  # rules with a target and a value (no construction land)
     a56 = mine.loc["A56.1"]
     assert a56["value"] == pytest.approx(80.0) and a56["year"] == YEAR and a56["unit"] == "%"
-    assert a56["source"] == "planwatch rules check" and a56["method"].startswith("spatial rule R01")
-    assert a56["scope"] == "" and SYNTHETIC_LABEL in a56["note"]
+    assert a56["source"] == "planwatch rules check" and a56["method"].startswith("空间规则R01")
+    assert a56["scope"] == "" and "示意数据（非官方）" in a56["note"]
+    assert a56["origin"] == "computed" and a56["synthetic"]  # kept, shown, never graded
     # checking again with the same layers adds no revision
     check_rules(store, plan, YEAR)
     assert len(store.history("A56.1")) == 1

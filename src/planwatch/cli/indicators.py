@@ -241,14 +241,16 @@ def indicators_compute(
     year: Annotated[int, typer.Option("--year", help="the year the observations are recorded for")],
     method: MethodOpt = "euclidean",
     only: Annotated[str | None, typer.Option("--only", help="comma-separated target ids, e.g. T21,T34")] = None,
-    store_results: Annotated[bool, typer.Option("--store/--no-store", help="store the results as observations")] = True,
+    store_results: Annotated[bool, typer.Option("--store/--no-store", help="also store the results as computed observations (never replacing an official figure)")] = False,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
 ) -> None:
     """Compute every spatial indicator the plan package marks computable from the store's current
-    layers; print them by city, district and 圈层; store them as observations of YEAR, with the
-    method, the layers (and their content hashes) and the planwatch version."""
+    layers and print them by city, district and 圈层. With --store, also store them as computed
+    observations of YEAR (method, layers with their content hashes, planwatch version): kept beside
+    any official figure of the same target and year, which the evaluation always prefers; values
+    computed from synthetic layers are stored but never graded."""
     from planwatch.onemap.indicators import IndicatorInputError, compute_indicators, store_indicators
     from planwatch.plan.indicators import load_indicator_specs
     from planwatch.plan.load import PlanPackageError
@@ -281,8 +283,11 @@ def indicators_compute(
     if summary is not None:
         out.print(
             f"stored as observations of {year}: {summary.added} added, {summary.revised} revised, {summary.unchanged} unchanged "
-            f"(import #{summary.import_id}; 全市 and district rates; 圈层 values are printed only)", highlight=False,
+            f"(import #{summary.import_id}; computed observations: an official figure of the same target and year "
+            "is kept and preferred; 全市 and district rates; 圈层 values are printed only)", highlight=False,
         )
+    elif len(run.results):
+        out.print(f"not stored: add --store to record these as computed observations of {year}", highlight=False)
 
 
 def _print_indicators(run, year: int, method: str) -> None:

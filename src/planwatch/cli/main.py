@@ -188,31 +188,15 @@ def evaluate(
     format: FormatOpt = "table",
 ) -> None:
     """Evaluate every target with data in or before YEAR: level, reason, methods, forecast."""
-    from planwatch.evaluate.engine import LEVEL_ZH, checkup, methods_record
+    from planwatch.evaluate.engine import LEVEL_ZH, checkup, checkup_records
 
     _check_format(format)
     p = _load(plan)
-    ev = checkup(p, _store(db, p).observations(), year)
+    obs = _store(db, p).observations()
     if format == "json":
-        recs = []
-        for r in ev.to_dict("records"):
-            recs.append(
-                {
-                    "id": r["id"], "name": r["name"], "geo": r["geo"] or p.meta.whole_area, "year": r["year"],
-                    "value": r["value"], "unit": r["unit"], "level": r["level"], "reason": r["reason"],
-                    "methods": methods_record(r),
-                    "target": {"year": r["target_year"], "value": r["target_value"], "kind": r["target_kind"], "raw": r["target_raw"]},
-                    "forecast": {
-                        str(y): {"linear": r.get(f"forecast_{y}"), "low": r.get(f"forecast_{y}_low"),
-                                 "high": r.get(f"forecast_{y}_high"), "cagr": r.get(f"forecast_{y}_cagr")}
-                        for y in (2025, 2035)
-                    },
-                    "source": r["source"],
-                    "comparable": r["comparable"],
-                }
-            )
-        _print_json(recs)
+        _print_json(checkup_records(p, obs, year))
         return
+    ev = checkup(p, obs, year)
     table = Table(title=f"{p.meta.title} — {year}年体检评估")
     table.add_column("id")
     table.add_column("level", no_wrap=True)
@@ -259,9 +243,10 @@ def demo(
     db = out_dir / "planwatch.gpkg"
     db.unlink(missing_ok=True)
     store = open_store(db)
-    csv = plan_dir(DEFAULT_PLAN) / "observations" / "observations_2021_2022.csv"
-    s = import_observations(csv, store, p)
-    out.print(f"imported {s.added} observations from {csv.name} into {db}", highlight=False)
+    for csv in sorted((plan_dir(DEFAULT_PLAN) / "observations").glob("observations_*.csv")):
+        s = import_observations(csv, store, p)
+        related = f" ({len(s.not_comparable)} of another scope, kept as related statistics)" if s.not_comparable else ""
+        out.print(f"imported {s.added} observations from {csv.name} into {db}{related}", highlight=False)
     with err.status("loading the one map (real base layers + synthetic demo layers)…"):
         rows = load_demo_map(store, p)
     out.print(f"loaded {len(rows)} layers into {db} (control lines and zones: 示意数据（非官方）/ synthetic demo data)")

@@ -6,12 +6,19 @@ The plan genre states a target in a few fixed forms, which this module reads:
 - a change from a current value: ``<subject>由现状的449公里增加到520公里``;
 - a ratio: ``比例由现状的1：1.3调整到1：1.5左右``;
 - a range: ``达到55%—60%``;
-- counts and quantities with Chinese units (万套, 平方公里, 亿平方米, 公里, 万吨/日, 亿立方米 …).
+- counts and quantities with Chinese units (万套, 平方公里, 亿平方米, 公里, 万吨/日, 亿立方米 …);
+- counts written in Chinese numerals with a measure word: ``每区至少一所``, ``五区全部建成``,
+  ``形成“三种气源、八大通道”``, and the bandwidth classes ``过百兆``/``超千兆``/``达万兆``
+  (百兆 = 100 Mbps);
+- formula counts: ``7+1个新市镇`` is 8 (the formula stays in ``raw_value``).
 
 Each statement becomes a :class:`Candidate` with a confidence in [0, 1] built from cues: a target
 year in the sentence, a comparator word next to the number, a unit, a baseline. A number that
 only qualifies a noun (``500米服务半径``, ``8个片区``) scores low; years, article numbers, list
-ordinals, line names (``6号线``, ``M101``) and formula-like numbers (``7+1``) are not targets.
+ordinals, line names (``6号线``, ``M101``) and bare sums (``1+1>2``) are not targets. Chinese
+numerals are mostly words (一体化, 一批, “三城一区”, 十四五), so a count in Chinese numerals becomes
+a candidate only with a cue of its own: a comparator (至少一所), a count per unit (每个乡镇都有一所),
+all of them (五区全部), or a verb of creation (形成“三种气源…”).
 Nothing here knows about a particular city: the rules are the genre's wording only.
 """
 
@@ -21,7 +28,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from planwatch.extract.parse import Article
-from planwatch.extract.text import normalise_numbers
+from planwatch.extract.text import CN_NUMERAL_CHARS, chinese_number, normalise_numbers
 
 NUM = r"\d+(?:\.\d+)?"
 
@@ -54,11 +61,61 @@ UNIT = (
 )
 _UNIT_RE = re.compile(UNIT)
 
-# One token: a ratio 1:1.5, a range 55%—60%, or a number with its unit.
+# fmt: off
+# Counts in Chinese numerals: the measure words that follow them, each with the compounds in which
+# it is no measure word (统一所有 is not 一所, 单一项目 is not 一项). 大 counts what follows it:
+# 八大通道 is eight 通道.
+_CN_MEASURE_WORDS = {
+    "所": "有在属得谓以需述", "个": "性体人", "种": "植子类", "区": "域间别分位块划县", "条": "件例款",
+    "座": "谈", "处": "理置于在罚", "项": "目", "家": "庭园具长乡", "批": "准复次示", "张": "力",
+    "类": "型似别", "套": "餐用", "台": "风阶", "辆": "", "间": "接隔", "名": "称单义录", "支": "持撑出付",
+}
+# Measurement units after a Chinese numeral (两万平方米); the multiplier then goes to the unit as
+# with Arabic digits (两万平方米 is 2 万平方米, like 2万平方米).
+_CN_MEASURE_UNITS = ["平方公里", "平方千米", "平方米", "立方米", "公里", "千米", "公顷", "亩", "吨", "千瓦", "兆瓦"]
+# fmt: on
+_CN = f"[{CN_NUMERAL_CHARS}]"
+_CN_COUNT_UNIT = (
+    "(?:(?:万|亿)?(?:"
+    + "|".join(_CN_MEASURE_UNITS)
+    + ")"
+    + "".join(
+        f"|{w}(?![{not_after}])" if not_after else f"|{w}" for w, not_after in _CN_MEASURE_WORDS.items()
+    )
+    + "|大(?=[\u4e00-\u9fff]))"
+)
+# A run of digits inside a Chinese numeral (三五个: three or five, 一二级) is no single count.
+_CN_DIGIT_RUN = re.compile("[一二两三四五六七八九]{2}")
+
+# 一批, 一种, 一类, 一项 say "a number of", "a kind of": no count.
+_VAGUE_ONE = {"批", "种", "类", "项"}
+_STARTS_WITH_NUMBER = re.compile(rf"^(?:\d|{_CN})")
+
+# The cues that make a count in Chinese numerals a target (without one it is a name, a slogan or
+# a count in passing). A count per unit: 每区至少一所, 每个乡镇都有一所, 每个乡镇拥有一所.
+_PER_UNIT = re.compile(
+    r"每(?:一个|个|一)?[\u4e00-\u9fff]{1,4}?(?:都|均)?(?:至少|拥有|建有|设有|配有|有|建成|设置|配置|配建)$"
+)
+# All of them: 五区全部建成, 三所均达到 (not 全面, 全市: 全 alone is no cue).
+_ALL_OF = re.compile(r"^(?:全部|均|都)")
+# A verb of creation before the count (形成“三种气源…”, 建成两所): a weak cue, like 建成 for digits.
+_CREATION_VERBS = ("形成", "建成", "新建", "新增", "建设", "打造", "构建", "布局", "实现", "拥有", "完成")
+# A count that another count of the same list stands before: 三种气源、八大通道.
+_LIST_ITEM_GAP = re.compile(r"^[\u4e00-\u9fff]{1,6}、$")
+# 过百兆, 超千兆: "more than", a floor (超过 and 达 are comparator words already); not the 过 of
+# 通过, 经过, 不过 or the 超 of 赶超.
+_MORE_THAN = re.compile(r"(?:(?<![通经不度路跨越错闯])过|(?<![赶高])超)$")
+
+# One token: a ratio 1:1.5, a range 55%—60%, a formula count 7+1个, a number with its unit, a
+# bandwidth class 百兆/千兆/万兆 (兆 as in 兆瓦, 兆帕 is a unit, not bandwidth), or a count in
+# Chinese numerals with its measure word (一所, 五区, 三种, 八大).
 _TOKEN = re.compile(
     rf"(?<![\d.])(?:(?P<r1>{NUM}):(?P<r2>{NUM})"
     rf"|(?P<lo>{NUM})(?P<lounit>{UNIT})?\s*[—–\-~～]{{1,2}}\s*(?P<hi>{NUM})(?P<hiunit>{UNIT})"
+    rf"|(?P<f>\d+(?:\+\d+)+)(?P<funit>{UNIT})"
     rf"|(?P<n>{NUM})(?P<unit>{UNIT})?)(?![\d])"
+    rf"|(?<![\d.]|{_CN})(?P<bw>[一二两三四五六七八九十]?[百千万])兆(?![瓦帕伏焦赫吨])"
+    rf"|(?<![\d.]|{_CN})(?P<cn>{_CN}+?)(?P<cnunit>{_CN_COUNT_UNIT})"
 )
 
 # fmt: off
@@ -148,12 +205,19 @@ class _Token:
     unit: str
     value_high: float | None = None
     first: float | None = None  # first term of a ratio
+    written: str = "digits"  # digits | chinese (一所, 百兆) | formula (7+1个)
+    note: str = ""  # how a count in Chinese numerals or a formula was read
 
 
 def _tokens(sentence: str) -> list[_Token]:
     out = []
     for m in _TOKEN.finditer(sentence):
-        if m.group("r1"):
+        if m.group("bw") or m.group("cn") or m.group("f"):
+            counted = _read_count(m)
+            if counted is not None:
+                value, unit, written, note = counted
+                out.append(_Token(m.start(), m.end(), "single", value, unit, written=written, note=note))
+        elif m.group("r1"):
             out.append(
                 _Token(m.start(), m.end(), "ratio", float(m.group("r2")), "", first=float(m.group("r1")))
             )
@@ -166,6 +230,43 @@ def _tokens(sentence: str) -> list[_Token]:
             )
         else:
             out.append(_Token(m.start(), m.end(), "single", float(m.group("n")), m.group("unit") or ""))
+    return out
+
+
+def _read_count(m: re.Match) -> tuple[float, str, str, str] | None:
+    """A bandwidth class, a count in Chinese numerals or a formula count: (value, unit, how it is
+    written, how it was read), or None for a run of digits such as 三五个 (three or five)."""
+    if m.group("bw"):
+        value = chinese_number(m.group("bw"))
+        return (
+            float(value),
+            "Mbps",
+            "chinese",
+            f"{m.group()} read as a bandwidth class of {value} Mbps (兆 = Mbit/s)",
+        )
+    if m.group("f"):
+        value = sum(float(term) for term in m.group("f").split("+"))
+        return value, m.group("funit"), "formula", f"formula count {m.group('f')} read as {value:g}"
+    value = chinese_number(m.group("cn"))
+    if value is None or _CN_DIGIT_RUN.search(m.group("cn")):
+        return None
+    unit = m.group("cnunit")
+    if unit == "大":  # 八大通道: eight 通道
+        return float(value), "个", "chinese", f"{m.group()} (N大X: N major X) read as a count of {value}个"
+    return float(value), unit, "chinese", f"{m.group()} read as {value}{unit}"
+
+
+def quantities_in(text: str) -> list[float]:
+    """Every number that ``text`` states as a quantity, as the extractor reads it: digits
+    (``$7 5 \\%$`` is 75), counts in Chinese numerals with a measure word (``一所`` is 1, ``八大通道``
+    is 8), bandwidth classes (``百兆`` is 100), formula counts (``7+1个`` is 8). Years, ordinals
+    (``第一批``) and names (``“一张图”``, ``十四五``) are left out. Whether each is a target is not
+    asked here."""
+    sentence = normalise_numbers(text).text
+    out: list[float] = []
+    for tok in _tokens(sentence):
+        if not _is_excluded(sentence, tok):
+            out.extend(v for v in (tok.value, tok.value_high) if v is not None)
     return out
 
 
@@ -188,7 +289,61 @@ def _is_excluded(sentence: str, tok: _Token) -> bool:
             return True  # list ordinals: 1. 2、 (3)
     if before.count("《") > before.count("》"):
         return True  # inside the title of a law or plan
+    if tok.written == "chinese":
+        if tok.value == 1 and tok.unit in _VAGUE_ONE:
+            return True  # 一批, 一种, 一类, 一项: "a number of", "a kind of", not a count
+        if _in_a_name(sentence, tok):
+            return True  # “一张图”, “两线三区”, “四个中心”: a name made of numbers
     return False
+
+
+def _in_a_name(sentence: str, tok: _Token) -> bool:
+    """True if the count stands inside quotation marks that hold a name (“四个中心”, “一区多园、
+    各具特色”), not a list of quantities in which every item starts with a number (“三种气源、
+    八大通道、10兆帕大环”)."""
+    opening = sentence.rfind("“", 0, tok.start)
+    if opening < 0 or sentence.rfind("”", 0, tok.start) > opening:
+        return False
+    closing = sentence.find("”", tok.end)
+    items = sentence[opening + 1 : closing if closing >= 0 else len(sentence)].split("、")
+    return len(items) < 2 or not all(_STARTS_WITH_NUMBER.match(item) for item in items)
+
+
+def _count_cue(
+    sentence: str, tok: _Token, previous: tuple[_Token, tuple[str, bool, int]] | None
+) -> tuple[str, bool, int, str] | None:
+    """Why a count in Chinese numerals is a target: (comparator, strong?, where the cue word
+    starts, a note), or None when nothing in the sentence says so.
+
+    ``previous`` is the last count of the sentence that had a cue, with that cue: a count listed
+    right after it (三种气源、八大通道) shares it.
+    """
+    start = tok.start
+    if start > 0 and sentence[start - 1] in '“"':
+        start -= 1  # the cue stands before the opening quote: 形成“三种气源…”
+    kind, strong, pos = _prefix_comparator(sentence, start)
+    per_unit = _PER_UNIT.search(sentence[:start])
+    per_unit_note = (
+        f"a count per unit ({per_unit.group()}…): at least {tok.value:g} in each" if per_unit else ""
+    )
+    if strong:
+        return kind, True, pos, per_unit_note
+    if per_unit:
+        return ">", True, per_unit.start(), per_unit_note
+    more_than = _MORE_THAN.search(sentence[:start])
+    if more_than:
+        return ">", True, more_than.start(), ""
+    all_of = _ALL_OF.match(sentence[tok.end :])
+    if all_of:
+        return "=", True, tok.start, f"all {tok.value:g} ({sentence[tok.start : tok.end + all_of.end()]})"
+    for verb in _CREATION_VERBS:
+        if sentence[:start].endswith(verb) and tok.value != 1:  # 形成一张网, 实现一条红线: "a single"
+            return "=", False, start - len(verb), ""
+    if previous is not None:
+        prev_tok, (prev_kind, prev_strong, prev_pos) = previous
+        if _LIST_ITEM_GAP.match(sentence[prev_tok.end : tok.start]):
+            return prev_kind, prev_strong, prev_pos, ""
+    return None
 
 
 def _prefix_comparator(sentence: str, start: int) -> tuple[str | None, bool, int]:
@@ -280,18 +435,27 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
     consumed = {id(b[1]) for b in baselines.values()}
     out: list[Candidate] = []
     floor = 0  # subjects do not reach back past the previous statement
+    previous_count = None  # the last count in Chinese numerals with a cue, and its cue
     for i, tok in enumerate(tokens):
         if id(tok) in consumed:
             continue  # the "from" value of a change: it is the baseline of the next token
         after = sentence[tok.end :]
         suffix = _SUFFIX.match(after)
         end = tok.end + (suffix.end() if suffix else 0)
-        kind, strong, verb_start = _prefix_comparator(sentence, tok.start)
+        notes: list[str] = [tok.note] if tok.note else []
+        if tok.written == "chinese":
+            cue = _count_cue(sentence, tok, previous_count)
+            if cue is None:
+                continue  # 三条控制线, “四个中心”, 两个高教园区: a name or a count in passing
+            kind, strong, verb_start, cue_note = cue
+            previous_count = (tok, (kind, strong, verb_start))
+            notes.extend([cue_note] if cue_note else [])
+        else:
+            kind, strong, verb_start = _prefix_comparator(sentence, tok.start)
         if suffix:
             kind, strong = _SUFFIX_KIND[suffix.group()], True
         if tok.kind == "single" and not tok.unit and not strong:
             continue  # a bare number with no comparator: a name, a count in passing, debris
-        notes: list[str] = []
         baseline = None
         if i in baselines:
             byear, btok, from_pos = baselines[i]
@@ -306,13 +470,18 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
                 verb_start = min(verb_start, refs[-1].start())
 
         subject, q_start = _subject(sentence, tok.start, verb_start, floor)
+        if tok.written == "chinese":  # what a count counts follows it, in its own clause
+            q_start = max(q_start, _clause_start(sentence, tok.start), floor)
         q_end = end
-        modifier = not suffix and not _BOUNDARY_AFTER.match(after)
-        if modifier or (len(subject) <= 1 and sentence[end : end + 1] == "的"):
+        # A number followed by a noun qualifies it (500米服务半径). A count in Chinese numerals is
+        # always followed by what it counts (一所幼儿园); its cue already says it is a target.
+        followed_by_noun = not suffix and not _BOUNDARY_AFTER.match(after)
+        modifier = followed_by_noun and tok.written != "chinese"
+        if followed_by_noun or (len(subject) <= 1 and sentence[end : end + 1] == "的"):
             # The quote runs to the end of the clause, to show the noun the number qualifies.
             while q_end < len(sentence) and sentence[q_end] not in _CLAUSE_END:
                 q_end += 1
-            if modifier:  # the whole clause says what the number is about
+            if followed_by_noun:  # the whole clause says what the number is about
                 subject = _clean_subject(sentence[q_start:q_end])
             else:  # "将70%以上的新供应产业用地安排在…": what is measured follows the number
                 subject = sentence[end + 1 : q_end].strip()
@@ -345,7 +514,7 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
                 notes=notes,
             )
         )
-        if not modifier:
+        if not followed_by_noun:
             floor = end
     return out
 

@@ -19,12 +19,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from planwatch.extract.text import PlanTextError
+from planwatch.extract.text import PlanTextError, chinese_number
 
-# fmt: off
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-# fmt: on
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUM = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千]+"
 
 _ARTICLE = re.compile(rf"^第\s*({_NUM})\s*条[\s\u3000:：.．、]*(.*)$")
@@ -50,23 +46,6 @@ _FURNITURE_BLOCKS = {"相关解读", "相关链接", "相关文件", "相关阅�
 
 _TERMINAL = "。；！？!?;…"
 _CLOSERS = "”’）)》】」』"
-
-
-def chinese_number(s: str) -> int | None:
-    """The integer written as ``s``: ``"12"``, ``"１２"``, ``"十二"``, ``"一百七十七"``; None if it is not one."""
-    s = unicodedata.normalize("NFKC", s).strip()
-    if s.isdigit():
-        return int(s)
-    total, current = 0, 0
-    for ch in s:
-        if ch in _CN_DIGITS:
-            current = _CN_DIGITS[ch]
-        elif ch in _CN_UNITS:
-            total += (current or 1) * _CN_UNITS[ch]
-            current = 0
-        else:
-            return None
-    return total + current if s else None
 
 
 def _compact(s: str) -> str:

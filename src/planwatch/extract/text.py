@@ -5,11 +5,13 @@ web page. :func:`read_plan_text` decodes it (UTF-8, else GB18030, the superset o
 it with a message that names the file and says what was expected. :func:`normalise_numbers`
 rewrites numbers into one form (``$7 5 \\%$`` → ``75%``, ``１．５`` → ``1.5``, ``1：1.5`` → ``1:1.5``)
 and keeps a map back to the raw text, so that a curator always sees what the source says.
+:func:`chinese_number` reads a number written in Chinese numerals (``十二``, ``一百七十七``, ``两万``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,3 +280,45 @@ def _is_cjk_punct(ch: str) -> bool:
     return bool(ch) and (
         0x3000 < ord(ch) <= 0x303F or 0xFF01 <= ord(ch) <= 0xFF0F or ch in "，。；：、“”‘’（）《》—…"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Chinese numerals
+# ---------------------------------------------------------------------------------------------
+
+# fmt: off
+CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+# fmt: on
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_SECTIONS = {"万": 10_000, "亿": 100_000_000}
+CN_NUMERAL_CHARS = "".join(CN_DIGITS) + "".join(_CN_UNITS) + "".join(_CN_SECTIONS)
+
+
+def chinese_number(s: str) -> int | None:
+    """The integer written as ``s``: ``"12"``, ``"１２"``, ``"十二"``, ``"二十三"``, ``"一百七十七"``,
+    ``"一百零五"``, ``"两万"``, ``"三万五千"``, or digit by digit as in a year (``"二〇三五"``);
+    None if it is not a number, e.g. ``"十四五"`` (the name of the 14th five-year plan)."""
+    s = unicodedata.normalize("NFKC", s).strip()
+    if not s:
+        return None
+    if s.isdigit():
+        return int(s)
+    if len(s) > 1 and all(ch in CN_DIGITS for ch in s):
+        return int("".join(str(CN_DIGITS[ch]) for ch in s))  # 二〇三五 → 2035
+    total, section, current = 0, 0, 0
+    previous = ""
+    for ch in s:
+        if ch in CN_DIGITS:
+            if previous in CN_DIGITS and CN_DIGITS[previous] != 0:
+                return None  # a digit after a digit inside a positional numeral: 十四五 is a name
+            current = CN_DIGITS[ch]
+        elif ch in _CN_UNITS:
+            section += (current or 1) * _CN_UNITS[ch]
+            current = 0
+        elif ch in _CN_SECTIONS:
+            total += ((section + current) or 1) * _CN_SECTIONS[ch]
+            section, current = 0, 0
+        else:
+            return None
+        previous = ch
+    return total + section + current

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from planwatch.observe.units import UnitError, convert
+from planwatch.observe.plausible import implausible
+from planwatch.observe.scope import ScopeError, read_scope
+from planwatch.observe.units import UnitError, canonical, convert
 from planwatch.plan.model import Plan, Target
 from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
 
 REQUIRED = ["indicator", "year", "value", "unit"]
-OPTIONAL = ["geo", "scope", "note", "source", "published", "method"]
+OPTIONAL = ["geo", "scope", "measure", "note", "source", "published", "method"]
 YEAR_RANGE = (2000, 2100)
 MAX_ERRORS_SHOWN = 50
 
@@ -104,22 +106,37 @@ def indicator_index(plan: Plan) -> dict[str, Target]:
     return index
 
 
+# A number as statisticians write it: an optional sign, digits with optional thousands separators in
+# groups of three (2,184.3), an optional decimal part, an optional exponent. "44,8" (a decimal comma)
+# and "2_184" are refused rather than guessed.
+_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
+
+
 def _parse_number(text: str) -> float | None:
-    s = text.strip().replace(",", "").replace("，", "")
-    try:
-        v = float(s)
-    except ValueError:
+    s = text.strip().replace("，", ",")
+    if not _NUMBER.match(s):
         return None
+    v = float(s.replace(",", ""))
     return v if math.isfinite(v) else None
 
 
 def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame, list[RowError]]:
-    """Check and convert every row. Returns the rows ready for the store and the errors found."""
+    """Check and convert every row. Returns the rows ready for the store and the errors found.
+
+    A row that measures the indicator itself (see :mod:`planwatch.observe.scope`) is converted to the
+    indicator's unit and must be plausible (:mod:`planwatch.observe.plausible`); a row that declares
+    another scope or measure keeps its own unit when it cannot be converted, and is stored as a
+    related statistic, never graded."""
     errors: list[RowError] = []
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         cols = ", ".join(df.columns) or "(none)"
         return pd.DataFrame(), [RowError(file, 1, c, f"required column is missing (the header has: {cols})") for c in missing]
+    unknown = [c for c in df.columns if c not in REQUIRED + OPTIONAL]
+    if unknown:
+        known = ", ".join(REQUIRED + OPTIONAL)
+        return pd.DataFrame(), [RowError(file, 1, c, f"unknown column (a misspelling or a second copy?); the columns are: {known}")
+                                for c in unknown]
     if df.empty:
         return pd.DataFrame(), [RowError(file, None, None, "no data rows")]
     for c in OPTIONAL:
@@ -140,6 +157,8 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
             target = index.get(m.group(1).strip()) if m else None
         if target is None:
             errors.append(RowError(file, row, "indicator", f"unknown indicator {ind!r} (give an id like T05 or the plan's name)"))
+        elif target.same_as:
+            target = plan.target(target.same_as)  # an article restating a table row: the row holds the data
         year_s = str(r["year"]).strip()
         year = None
         if not re.fullmatch(r"\d{4}(\.0)?", year_s):
@@ -151,34 +170,56 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
         raw_value = str(r["value"]).strip()
         value = _parse_number(raw_value)
         if value is None:
-            errors.append(RowError(file, row, "value", f"{raw_value!r} is not a number"))
+            errors.append(RowError(file, row, "value", f"{raw_value!r} is not a number (write 2184.3 or 2,184.3)"))
         geo = str(r["geo"]).strip()
         if geo in whole:
             geo = ""
         elif geo not in geos:
             errors.append(RowError(file, row, "geo", f"unknown geo {geo!r}: expected empty (全市) or one of {', '.join(sorted(geos))}"))
+        scope = str(r["scope"]).strip()
+        reading = None
+        if target is not None:
+            try:
+                reading = read_scope(scope, str(r["measure"]), target)
+            except ScopeError as e:
+                errors.append(RowError(file, row, "measure", str(e)))
         raw_unit = str(r["unit"]).strip()
-        conversion = ""
-        if target is not None and value is not None:
+        conversion, unit = "", target.unit if target is not None else raw_unit
+        if target is not None and value is not None and reading is not None:
             try:
                 value, conversion = convert(value, raw_unit, target.unit)
             except UnitError as e:
-                errors.append(RowError(file, row, "unit", f"{e} ({target.id} {target.name})"))
+                if reading.comparable:
+                    errors.append(RowError(file, row, "unit", f"{e} ({target.id} {target.name}); if the figure measures "
+                                                              "something else (a count where a ratio is expected), say so in the scope column"))
+                else:  # a related statistic keeps its own unit
+                    unit = canonical(raw_unit)
+            if reading.comparable and len(errors) == n_err:
+                why = implausible(value, target, part=geo != "")
+                if why:
+                    errors.append(RowError(file, row, "value", why))
         if len(errors) > n_err:
             continue
-        key = (target.id, year, geo)
+        key = (target.id, year, geo, scope)
         if key in seen:
-            errors.append(RowError(file, row, "indicator", f"duplicate of row {seen[key]} ({target.id}, {year}, {geo or '全市'})"))
+            errors.append(RowError(file, row, "indicator", f"duplicate of row {seen[key]} ({target.id}, {year}, {geo or '全市'}"
+                                                           + (f", scope {scope!r}" if scope else "") + ")"))
             continue
         seen[key] = row
-        scope = str(r["scope"]).strip()
-        declared = target.scope.definition or ""
-        comparable = scope == "" or scope == declared
+        if reading.comparable:
+            own = (target.id, year, geo, "<comparable>")
+            if own in seen:
+                errors.append(RowError(file, row, "scope", f"row {seen[own]} already gives {target.id} {year} "
+                                                           f"{geo or '全市'} as the indicator measures it; a second such figure "
+                                                           "needs its own scope"))
+                continue
+            seen[own] = row
         out.append(
             {
-                "indicator": target.id, "year": year, "geo": geo, "value": value, "unit": target.unit,
+                "indicator": target.id, "year": year, "geo": geo, "value": value, "unit": unit,
                 "raw_value": raw_value, "raw_unit": raw_unit, "conversion": conversion,
-                "scope": scope, "comparable": comparable,
+                "scope": scope, "measure": reading.measure.value if reading.measure else "",
+                "comparable": reading.comparable, "origin": "official", "synthetic": False,
                 "note": str(r["note"]).strip(), "source": str(r["source"]).strip(),
                 "published": str(r["published"]).strip(), "method": str(r["method"]).strip() or "statistics",
                 "file": file, "file_row": row,

@@ -38,7 +38,12 @@ from planwatch.access.network import Network, NetworkError, network_from_lines
 from planwatch.onemap.review.subdivide import subdivide
 from planwatch.plan.indicators import IndicatorSpec, IndicatorSpecs, load_indicator_specs
 from planwatch.plan.model import Plan
-from planwatch.store.base import OBSERVATION_COLUMNS, SYNTHETIC_LABEL, Store, layer_content_hash
+from planwatch.store.base import (
+    OBSERVATION_COLUMNS,
+    SYNTHETIC_MARK,
+    Store,
+    layer_content_hash,
+)
 
 SOURCE = "planwatch indicators compute"
 SOURCE_LABEL = {"euclidean": "直线距离", "network": "路网距离", "area": "图层面积统计"}
@@ -566,19 +571,22 @@ def compute_indicators(
         method_text = f"{how}; layers {', '.join(tags)}; planwatch {__version__}"
         rows += _rows(spec, plan, values, basis, method_text, tags, synthetic)
         warnings += [f"{spec.target}: {w}" for w in warn]
-        notes[spec.target] = _note(spec, basis, synthetic, warn)
+        notes[spec.target] = _note(spec, basis, synthetic, [_layer_name(plan, lt) for lt in layers])
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return IndicatorRun(method=method, results=results, skipped=skipped, warnings=warnings, notes=notes)
 
 
-def _note(spec: IndicatorSpec, basis: str, synthetic: bool, warnings: list[str]) -> str:
+def _note(spec: IndicatorSpec, basis: str, synthetic: bool, layer_names: list[str]) -> str:
+    """The observation's note, in Chinese only (the report prints it): what was computed, how, from which
+    layers; the full method with layer hashes and warnings is in the observation's ``method``."""
     parts = []
     if synthetic:
-        parts.append(SYNTHETIC_LABEL)
+        parts.append(f"{SYNTHETIC_MARK}，不参与评级")
     parts.append({"euclidean": "直线距离（欧氏距离）", "network": "路网步行距离", "area": "图层面积统计"}[basis])
     if spec.definition:
         parts.append(spec.definition)
-    parts += warnings
+    if layer_names:
+        parts.append("图层：" + "、".join(layer_names))
     return "；".join(parts)
 
 
@@ -597,7 +605,8 @@ def observation_rows(run: IndicatorRun, plan: Plan, year: int, specs: IndicatorS
         out.append({
             "indicator": row.indicator, "year": int(year), "geo": "" if row.level == CITY else row.geo,
             "value": value, "unit": row.unit, "raw_value": f"{value:g}", "raw_unit": row.unit, "conversion": "",
-            "scope": "", "comparable": True, "note": run.notes.get(row.indicator, ""),
+            "scope": "", "measure": "", "comparable": True, "origin": "computed", "synthetic": bool(row.synthetic),
+            "note": run.notes.get(row.indicator, ""),
             "source": f"{SOURCE}（{SOURCE_LABEL[row.basis]}）", "published": "", "method": row.method,
             "file": SOURCE, "file_row": i,
         })

@@ -36,7 +36,7 @@ import shapely
 from planwatch.onemap.review.base import ReviewEngine, get_engine
 from planwatch.onemap.review.review import layer_is_synthetic, polygonal_part
 from planwatch.plan.spatial import SpatialRule
-from planwatch.store.base import OBSERVATION_COLUMNS, SYNTHETIC_LABEL
+from planwatch.store.base import OBSERVATION_COLUMNS, SYNTHETIC_LABEL, SYNTHETIC_MARK
 
 RINGS_LAYER, RING_ATTRIBUTE = "rings", "ring"
 # 圈层 that lie inside another: the central city (中心城区, the 城六区) includes the core area (核心区,
@@ -49,6 +49,7 @@ RULE_COLUMNS = [
     "passed", "status", "records", "target", "synthetic", "label", "details",
 ]
 SOURCE = "planwatch rules check"
+KIND_ZH = {"share_inside": "位于区内的面积比例", "none_inside": "位于区内的图斑数", "area_total": "面积合计"}
 
 
 class RuleInputError(ValueError):
@@ -263,15 +264,16 @@ def rule_observations(results: pd.DataFrame, plan, year: int) -> pd.DataFrame:
             raise ValueError(f"rule {r['id']}: target {r['target']!r} is not in plan package {plan.meta.id}")
         if target.unit != r["unit"]:
             raise ValueError(f"rule {r['id']}: unit {r['unit']!r} differs from target {target.id}'s {target.unit!r}")
-        note = f"{r['description']}；{r['records']} records"
+        note = f"空间规则{r['id']}（第{r['article']}条）：{r['description']}；计入{r['records']}个图斑"
         if r["synthetic"]:
-            note = f"{SYNTHETIC_LABEL}: {note}"
+            note = f"{SYNTHETIC_MARK}，不参与评级；{note}"
+        value = round(float(r["value"]), 4)
         rows.append({
-            "indicator": target.id, "year": int(year), "geo": "", "value": float(r["value"]), "unit": target.unit,
-            "raw_value": repr(float(r["value"])), "raw_unit": r["unit"], "conversion": "", "scope": "",
-            "comparable": True, "note": note, "source": SOURCE, "published": "",
-            "method": f"spatial rule {r['id']} ({r['kind']}, Art. {r['article']}) over the one-map layers"
-                      + (" — synthetic demo layers" if r["synthetic"] else ""),
+            "indicator": target.id, "year": int(year), "geo": "", "value": value, "unit": target.unit,
+            "raw_value": f"{value:g}", "raw_unit": r["unit"], "conversion": "", "scope": "", "measure": "",
+            "comparable": True, "origin": "computed", "synthetic": bool(r["synthetic"]),
+            "note": note, "source": SOURCE, "published": "",
+            "method": f"空间规则{r['id']}（{KIND_ZH[r['kind']]}，第{r['article']}条），按一张图图层计算",
             "file": f"rules:{year}", "file_row": i,
         })
     return pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)

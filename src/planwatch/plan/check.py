@@ -5,6 +5,7 @@ Pure functions: they take the plan and the text and return a list of problems (e
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -62,9 +63,17 @@ def _value_in_quote(target: Target, quote: str) -> list[Problem]:
             if normalise_ws(ocr.raw) not in quote:
                 problems.append(Problem(target.id, field, f"OCR raw form {ocr.raw!r} is not in the quote"))
             continue
-        if not any(form in quote for form in number_forms(value)):
+        if not any(form in quote for form in number_forms(value)) and not _read_in(value, quote):
             problems.append(Problem(target.id, field, f"value {value:g} does not appear in the quote"))
     return problems
+
+
+def _read_in(value: float, quote: str) -> bool:
+    """True if the extractor reads ``value`` as a quantity of ``quote``: written in Chinese
+    numerals (每区至少一所 is 1, 五区 is 5, 百兆 is 100) or as a formula count (7+1个 is 8)."""
+    from planwatch.extract.candidates import quantities_in  # one reader of numbers across planwatch
+
+    return any(math.isclose(value, q, rel_tol=1e-9, abs_tol=1e-9) for q in quantities_in(quote))
 
 
 def check_plan(plan: Plan, text: str) -> list[Problem]:

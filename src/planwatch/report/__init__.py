@@ -1,8 +1,8 @@
-"""The annual check-up report (城市体检评估报告): HTML, PDF and XLSX from one :class:`ReportContext`.
+"""The annual check-up report (城市体检评估报告): HTML, PDF, DOCX and XLSX from one :class:`ReportContext`.
 
 ``write_report(ctx, out_dir)`` renders the HTML once (Jinja2, inline SVG charts), prints that same
-HTML to PDF (WeasyPrint) and writes the tables to XLSX (openpyxl). The same context gives
-byte-identical files.
+HTML to PDF (WeasyPrint), writes an editable DOCX from the same view (python-docx) and the tables to
+XLSX (openpyxl). The same context gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planwatch.report.context import LEVELS, ReportContext, targets_frame
+from planwatch.report.docx import write_docx
 from planwatch.report.html import render_html
 from planwatch.report.pdf import write_pdf
 from planwatch.report.xlsx import write_xlsx
@@ -18,16 +19,18 @@ __all__ = ["LEVELS", "ReportContext", "render_html", "targets_frame", "write_rep
 
 
 def write_report(ctx: ReportContext, out_dir: Path) -> dict[str, Path]:
-    """Write ``report.html``, ``report.pdf`` and ``report.xlsx`` into ``out_dir`` (created if missing).
+    """Write ``report.html``, ``report.pdf``, ``report.docx`` and ``report.xlsx`` into ``out_dir``
+    (created if missing).
 
-    Returns ``{"html": path, "pdf": path, "xlsx": path}``. Raises ``ValueError`` naming the frame
-    when the context lacks a column the report needs.
+    Returns ``{"html": path, "pdf": path, "docx": path, "xlsx": path}``. Raises ``ValueError`` naming
+    the frame when the context lacks a column the report needs.
     """
     html = render_html(ctx)  # checks the context first: a bad context writes nothing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out / "report.html", "pdf": out / "report.pdf", "xlsx": out / "report.xlsx"}
+    paths = {"html": out / "report.html", "pdf": out / "report.pdf", "docx": out / "report.docx", "xlsx": out / "report.xlsx"}
     paths["html"].write_text(html, encoding="utf-8", newline="\n")
     write_pdf(html, paths["pdf"])
+    write_docx(ctx, paths["docx"])
     write_xlsx(ctx, paths["xlsx"])
     return paths

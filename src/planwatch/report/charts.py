@@ -33,6 +33,7 @@ FONT_STACK = (
     "'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 )
 CHART_SIZE_IN = (4.0, 2.4)
+CHART_DPI = 150  # PNG charts (the DOCX)
 LABEL_BOX = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
 PATH_COLOUR = "#546e7a"  # the plan's target path and target markers
 BOUND_COLOUR = "#6d4c41"  # ceilings and floors
@@ -117,13 +118,22 @@ def _to_svg(fig) -> str:
     return text.strip() + "\n"
 
 
-def indicator_chart(target: dict, observations: list[dict], evaluation: dict) -> str:
-    """SVG text of one indicator's chart.
+def _to_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=CHART_DPI, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fmt: str = "svg") -> str | bytes:
+    """One indicator's chart: SVG text (``fmt="svg"``) or PNG bytes (``"png"``, for the DOCX).
 
     ``target`` is a row of ``ReportContext.targets`` (baseline, 2025/2035 kinds and values),
     ``observations`` the rows of ``ReportContext.observations`` for this indicator and geo, and
-    ``evaluation`` its row of ``ReportContext.evaluation`` (level, forecasts). Observations that
-    are not comparable with the plan's definition are drawn hollow and grey.
+    ``evaluation`` its row of ``ReportContext.evaluation`` (level, forecasts). The figures each
+    verdict rests on (``graded``) are drawn solid; other figures in the same unit (another scope, a
+    computed figure beside an official one) hollow and grey; figures in another unit are not drawn.
+    The forecast states its point count, method and interval, and says when it was clipped.
     """
     level_colour = LEVELS.get(evaluation.get("level"), LEVELS["grey"])[1]
     base_year, base_value = _num(target.get("baseline_year")), _num(target.get("baseline_value"))
@@ -131,11 +141,12 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict) ->
     t35 = (target.get("target_2035_kind") or "", _num(target.get("target_2035_value")))
     show_2035 = t35[0] in NUMERIC_KINDS and t35[1] is not None
 
+    unit = target.get("unit") or ""
     obs = sorted(
         (
-            (int(o["year"]), float(o["value"]), bool(o.get("comparable", True)))
+            (int(o["year"]), float(o["value"]), bool(o.get("graded", o.get("comparable", True))))
             for o in observations
-            if _num(o.get("value")) is not None
+            if _num(o.get("value")) is not None and (o.get("unit") or "") == unit
         ),
         key=lambda r: r[0],
     )
@@ -263,11 +274,26 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict) ->
         ax.set_axisbelow(True)
         if target.get("unit"):
             ax.set_title(str(target["unit"]), loc="left", fontsize=7, color="#555555", pad=2)
-        return _to_svg(fig)
+        note = forecast_caption(evaluation, unit)
+        if note:
+            ax.set_title(note, loc="right", fontsize=6, color="#555555", pad=2)
+        return _to_png(fig) if fmt == "png" else _to_svg(fig)
 
 
-def legend_svg() -> str:
-    """The legend shared by every chart, drawn once."""
+def forecast_caption(evaluation: dict, unit: str) -> str:
+    """The forecast's own words on the chart: points, method, interval, clipping."""
+    n = _num(evaluation.get("n_points"))
+    if n is None or _num(evaluation.get("forecast_2025")) is None:
+        return ""
+    level = _num(evaluation.get("forecast_level"))
+    text = f"预测：线性趋势，{int(n)}个点，" + (f"{level * 100:.0f}%区间" if level else "无区间")
+    if any(evaluation.get(f"forecast_{y}_clipped") for y in (2025, 2035)):
+        text += "，已按物理界限截断"
+    return text
+
+
+def legend_svg(fmt: str = "svg") -> str | bytes:
+    """The legend shared by every chart, drawn once (SVG text, or PNG bytes with ``fmt="png"``)."""
     with plt.rc_context(_rc()):
         fig = plt.figure(figsize=(7.0, 0.32))
         handles = [
@@ -278,7 +304,7 @@ def legend_svg() -> str:
                 marker="o",
                 markersize=4,
                 linewidth=1.3,
-                label="观测值（颜色=评估等级）",
+                label="参与评级的数据（颜色＝等级）",
             ),
             Line2D(
                 [],
@@ -289,7 +315,7 @@ def legend_svg() -> str:
                 markerfacecolor="white",
                 linestyle=(0, (2, 1)),
                 linewidth=0.9,
-                label="口径不可比的观测值",
+                label="未参与评级的数据",
             ),
             Line2D(
                 [],
@@ -325,4 +351,4 @@ def legend_svg() -> str:
             columnspacing=1.0,
             handletextpad=0.4,
         )
-        return _to_svg(fig)
+        return _to_png(fig) if fmt == "png" else _to_svg(fig)

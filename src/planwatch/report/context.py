@@ -1,12 +1,13 @@
 """What a check-up report is made of: :class:`ReportContext`, plain DataFrames and strings.
 
 The report never computes a verdict. The evaluation engine fills the context; the report only
-lays it out, so the same context always gives the same report.
+lays it out (HTML/PDF, DOCX and XLSX from the same context), so the same context always gives the
+same report and every page shows the same verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -23,34 +24,44 @@ LEVELS: dict[str, tuple[str, str]] = {
 }
 
 TARGET_COLUMNS = [
-    "id", "name", "unit", "category", "geo_scope", "definition", "direction",
+    "id", "name", "unit", "category", "geo_scope", "measure", "definition", "direction",
     "baseline_year", "baseline_value",
     "target_2025_kind", "target_2025_value", "target_2025_raw",
     "target_2035_kind", "target_2035_value", "target_2035_raw",
-    "source", "quote", "notes",
+    "source", "same_as", "source_hint", "quote", "notes",
 ]  # fmt: skip
 OBSERVATION_COLUMNS = [
-    "id", "geo", "year", "value", "unit", "comparable", "scope", "source", "published", "note",
-    "revision", "conversion", "method",
+    "id", "geo", "year", "value", "unit", "raw_value", "raw_unit", "comparable", "scope", "measure", "origin",
+    "synthetic", "graded", "source", "published", "note", "revision", "conversion", "method",
 ]  # fmt: skip
 EVALUATION_COLUMNS = [
-    "id", "name", "category", "unit", "geo", "year", "value", "level", "reason", "method", "source",
+    "id", "name", "category", "unit", "geo", "year", "value", "value_text", "level", "reason", "method", "source",
+    "linked_to", "stale", "prev_year", "prev_value", "prev_text", "change", "precision", "precision_benefit",
     "target_year", "target_value", "target_raw", "baseline_year", "baseline_value",
-    "tp_task", "tp_elapsed", "sdg_category",
-    "forecast_2025", "forecast_2025_low", "forecast_2025_high",
-    "forecast_2035", "forecast_2035_low", "forecast_2035_high",
+    "tp_task", "tp_elapsed", "sdg_category", "origin", "obs_source", "obs_published",
+    "n_points", "forecast_method", "forecast_level",
+    "forecast_2025", "forecast_2025_low", "forecast_2025_high", "forecast_2025_clipped", "forecast_2025_raw",
+    "forecast_2035", "forecast_2035_low", "forecast_2035_high", "forecast_2035_clipped", "forecast_2035_raw",
 ]  # fmt: skip
 ROLLUP_COLUMNS = ["category", "label", "green", "yellow", "red", "grey", "level"]
+RULE_COLUMNS = ["id", "article", "category", "description", "target", "value", "unit", "threshold", "comparator",
+                "level", "status_text", "reason", "synthetic"]
+COVERAGE_COLUMNS = ["id", "name", "category", "status", "related", "source_hint"]
 
 
 @dataclass(frozen=True)
 class ReportContext:
     """Everything one annual check-up report shows; see ``*_COLUMNS`` for each frame's columns.
 
-    ``observations`` holds the latest revision of each observation (``geo`` "" = 全市).
-    ``evaluation`` holds one row per target (and geo) with data in the check-up year; a target of
-    ``targets`` missing from it is shown as 暂无数据. ``forecast_*_low/high`` are NaN when there is
-    no uncertainty band. ``categories`` maps the short code to the plan's label, in report order.
+    - ``observations``: the newest revision of every series up to the year (``graded`` marks the
+      figure each verdict rests on; the others are related statistics);
+    - ``evaluation``: one row per target (and geo) with a graded figure, from the engine;
+    - ``related``: figures kept but not graded (another scope or measure, synthetic, or a computed
+      figure beside an official one);
+    - ``rollup``: the board (see ``rollup_rule``), ``rules``: the spatial rules with their levels;
+    - ``coverage``: every target without a graded figure and who would supply one;
+    - ``problems``: the 问题清单 with recommendations; ``districts``: tables by district and 圈层;
+    - ``backtest``: past forecasts against what happened; ``sources``: one dict per source.
     """
 
     plan_title: str
@@ -61,10 +72,17 @@ class ReportContext:
     observations: pd.DataFrame
     evaluation: pd.DataFrame
     rollup: pd.DataFrame
-    sources: list[str]
+    sources: list[dict]
     notes: list[str]
-    maps: tuple[dict, ...] = ()  # each {"title", "svg", "caption"}: maps of the one map, shown after the board
-    rules: tuple[dict, ...] = ()  # spatial rule results: id, article, description, value, threshold, comparator, unit, status, label
+    related: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    problems: pd.DataFrame = field(default_factory=pd.DataFrame)
+    backtest: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rules: pd.DataFrame = field(default_factory=pd.DataFrame)
+    districts: tuple[dict, ...] = ()  # each {"title", "columns", "rows", "caption", "synthetic"}
+    maps: tuple[dict, ...] = ()  # each {"title", "img", "png", "caption", "table"}
+    rollup_rule: str = ""
+    counts: dict = field(default_factory=dict)  # board totals: green/yellow/red/grey, related_only, nodata, targets
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the frame and the missing columns or unknown values."""
@@ -82,17 +100,19 @@ class ReportContext:
             raise ValueError(f"ReportContext.evaluation: unknown level(s) {bad}; expected {list(LEVELS)}")
         unknown = sorted(set(self.targets["category"]) - set(self.categories))
         if unknown:
-            raise ValueError(
-                f"ReportContext.targets: categories {unknown} are not in ReportContext.categories"
-            )
+            raise ValueError(f"ReportContext.targets: categories {unknown} are not in ReportContext.categories")
 
 
 def targets_frame(plan: Plan) -> pd.DataFrame:
     """One row per target of ``plan`` with the columns of :data:`TARGET_COLUMNS`: the engine's
-    targets table, widened with the 2025 and 2035 target values."""
+    targets table, widened with the 2025 and 2035 target values, the link and the source hint."""
     base = engine_targets_frame(plan)
     values = target_values_frame(plan)
-    frame = base
+    frame = base.assign(
+        measure=[t.scope.measure.value for t in plan.targets],
+        same_as=[t.same_as or "" for t in plan.targets],
+        source_hint=[t.source_hint for t in plan.targets],
+    )
     for year in (2025, 2035):
         v = values[values["target_year"] == year].set_index("id")
         frame = frame.assign(

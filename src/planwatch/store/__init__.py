@@ -9,6 +9,7 @@ from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
     SYNTHETIC_LABEL,
+    SYNTHETIC_MARK,
     ImportSummary,
     Store,
     layer_content_hash,
@@ -30,6 +31,6 @@ def open_store(path: str | Path | None = None) -> Store:
 
 
 __all__ = [
-    "LAYER_COLUMNS", "OBSERVATION_COLUMNS", "SYNTHETIC_LABEL", "ImportSummary", "Store", "default_db_path",
+    "LAYER_COLUMNS", "OBSERVATION_COLUMNS", "SYNTHETIC_LABEL", "SYNTHETIC_MARK", "ImportSummary", "Store", "default_db_path",
     "layer_content_hash", "open_store",
 ]

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not 
 
 # The label every synthetic (demo) layer carries: in gpkg_contents, in pw_layers, in review output.
 SYNTHETIC_LABEL = "示意数据（非官方）/ synthetic demo data"
+# The Chinese half alone: what Chinese-only output (the report) prints.
+SYNTHETIC_MARK = "示意数据（非官方）"
 
 # Columns of the layer registry (one row per layer type: its current version).
 LAYER_COLUMNS = [
@@ -38,6 +40,10 @@ LAYER_COLUMNS = [
     "imported_at",  # UTC, ISO 8601
 ]
 
+# What identifies one series of revisions: a new row of the same key is a revision of it.
+SERIES_KEY = ["indicator", "year", "geo", "scope", "origin"]
+ORIGINS = ("official", "computed")
+
 # Columns of an observation as stored (one row per revision).
 OBSERVATION_COLUMNS = [
     "indicator",  # target id, e.g. T05
@@ -48,8 +54,11 @@ OBSERVATION_COLUMNS = [
     "raw_value",  # as written in the file
     "raw_unit",
     "conversion",  # how raw_value/raw_unit became value/unit ("" = none)
-    "scope",  # the observation's measurement scope ("" = as the indicator defines it)
-    "comparable",  # False when scope differs from the indicator's declared scope
+    "scope",  # the observation's measurement scope as written ("" = as the indicator defines it)
+    "measure",  # the measure the row declares (level, change, ratio, count, cumulative_decline; "" = the indicator's)
+    "comparable",  # False when the scope or measure differs from the indicator's: stored and shown, never graded
+    "origin",  # "official" (published statistics, imported) or "computed" (planwatch, from the one map's layers)
+    "synthetic",  # True when computed from synthetic (demo) layers: shown with SYNTHETIC_LABEL, never graded
     "note",
     "source",
     "published",
@@ -108,8 +117,10 @@ class Store(ABC):
     def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
         """Append validated rows (columns :data:`OBSERVATION_COLUMNS`) in one transaction.
 
-        A row identical (value and scope) to the newest revision of its (indicator, year, geo) is
-        skipped; a different one becomes a new revision. All or nothing.
+        A series is one (indicator, year, geo, scope, origin): the same indicator and year may hold a
+        figure of the indicator's own scope beside figures of other scopes, and an official figure
+        beside a computed one; none replaces another. A row identical (value and synthetic flag) to the
+        newest revision of its series is skipped; a different one becomes a new revision. All or nothing.
         """
 
     @abstractmethod

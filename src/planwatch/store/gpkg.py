@@ -62,25 +62,51 @@ CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
   CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name));
 """
 
-_PLANWATCH_TABLES = """
-CREATE TABLE IF NOT EXISTS pw_imports (
-  import_id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, sha256 TEXT NOT NULL,
-  plan_id TEXT NOT NULL, imported_at TEXT NOT NULL, planwatch_version TEXT NOT NULL,
-  rows_read INTEGER NOT NULL, added INTEGER NOT NULL, revised INTEGER NOT NULL, unchanged INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pw_observations (
+SCHEMA_VERSION = 2  # 1: observations keyed by (indicator, year, geo); 2: + scope, origin, synthetic, measure
+
+_OBSERVATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
   obs_id INTEGER PRIMARY KEY AUTOINCREMENT,
   indicator TEXT NOT NULL, year INTEGER NOT NULL, geo TEXT NOT NULL DEFAULT '',
   revision INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,
   raw_value TEXT NOT NULL, raw_unit TEXT NOT NULL, conversion TEXT NOT NULL DEFAULT '',
-  scope TEXT NOT NULL DEFAULT '', comparable INTEGER NOT NULL,
+  scope TEXT NOT NULL DEFAULT '', measure TEXT NOT NULL DEFAULT '', comparable INTEGER NOT NULL,
+  origin TEXT NOT NULL DEFAULT 'official' CHECK (origin IN ('official', 'computed')),
+  synthetic INTEGER NOT NULL DEFAULT 0,
   note TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '', published TEXT NOT NULL DEFAULT '',
   method TEXT NOT NULL DEFAULT '', file TEXT NOT NULL, file_row INTEGER NOT NULL,
   import_id INTEGER NOT NULL REFERENCES pw_imports(import_id),
-  UNIQUE (indicator, year, geo, revision));
-CREATE INDEX IF NOT EXISTS pw_observations_key ON pw_observations (indicator, year, geo);
+  UNIQUE (indicator, year, geo, scope, origin, revision));
+"""
+
+_PLANWATCH_TABLES = """
+CREATE TABLE IF NOT EXISTS pw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pw_imports (
+  import_id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+  plan_id TEXT NOT NULL, imported_at TEXT NOT NULL, planwatch_version TEXT NOT NULL,
+  rows_read INTEGER NOT NULL, added INTEGER NOT NULL, revised INTEGER NOT NULL, unchanged INTEGER NOT NULL);
 INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
   ('pw_observations', 'attributes', 'pw_observations', 'planwatch: indicator observations, every revision (append-only)'),
   ('pw_imports', 'attributes', 'pw_imports', 'planwatch: import log with file hashes');
+"""
+
+_OBSERVATIONS_INDEX = """
+CREATE INDEX IF NOT EXISTS pw_observations_series ON pw_observations (indicator, year, geo, scope, origin);
+"""
+
+# v1 → v2: a figure computed by planwatch carried a method other than "statistics"; one computed from
+# synthetic layers said so in its note (示意数据) or its method ("synthetic").
+_MIGRATE_1_TO_2 = """
+INSERT INTO pw_observations_v2 (obs_id, indicator, year, geo, revision, value, unit, raw_value, raw_unit, conversion,
+  scope, measure, comparable, origin, synthetic, note, source, published, method, file, file_row, import_id)
+SELECT obs_id, indicator, year, geo, revision, value, unit, raw_value, raw_unit, conversion, scope, '', comparable,
+  CASE WHEN method IN ('', 'statistics') THEN 'official' ELSE 'computed' END,
+  CASE WHEN note LIKE '%示意数据%' OR method LIKE '%synthetic%' THEN 1 ELSE 0 END,
+  note, source, published, method, file, file_row, import_id
+FROM pw_observations;
+DROP INDEX IF EXISTS pw_observations_key;
+DROP TABLE pw_observations;
+ALTER TABLE pw_observations_v2 RENAME TO pw_observations;
 """
 
 _LAYER_TABLES = """
@@ -113,6 +139,40 @@ class GeoPackageStore(Store):
             con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
             con.executescript(_GPKG_CORE + _PLANWATCH_TABLES + _LAYER_TABLES)
             con.commit()
+            self._upgrade(con)
+
+    def _upgrade(self, con: sqlite3.Connection) -> None:
+        """Bring the observation table to :data:`SCHEMA_VERSION`, in one transaction (a kill -9
+        midway leaves the previous schema, which the next open upgrades again)."""
+        row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and int(row[0]) == SCHEMA_VERSION:
+            return
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise ValueError(f"{self.path}: written by a newer planwatch (store schema {row[0]}; this planwatch knows "
+                             f"{SCHEMA_VERSION}): upgrade planwatch to open it")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {r[1] for r in con.execute("PRAGMA table_info(pw_observations)")}
+            if columns and "origin" not in columns:
+                # one statement at a time: executescript() would commit the open transaction
+                con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations_v2").replace("IF NOT EXISTS ", ""))
+                for statement in _MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
+            elif not columns:
+                con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
+            con.execute(_OBSERVATIONS_INDEX)
+            con.execute("INSERT INTO pw_meta (key, value) VALUES ('schema_version', ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        with closing(self._connect()) as con:
+            row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 1
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -143,11 +203,12 @@ class GeoPackageStore(Store):
         import_id = cur.lastrowid
         summary = ImportSummary(file=file, import_id=import_id, rows_read=len(rows))
         newest = {
-            (r[0], r[1], r[2]): (r[3], r[4], r[5])
+            (r[0], r[1], r[2], r[3], r[4]): (r[5], r[6], bool(r[7]))
             for r in con.execute(
-                "SELECT o.indicator, o.year, o.geo, o.revision, o.value, o.scope FROM pw_observations o"
-                " JOIN (SELECT indicator, year, geo, MAX(revision) AS rev FROM pw_observations GROUP BY 1,2,3) m"
-                " ON o.indicator=m.indicator AND o.year=m.year AND o.geo=m.geo AND o.revision=m.rev"
+                "SELECT o.indicator, o.year, o.geo, o.scope, o.origin, o.revision, o.value, o.synthetic FROM pw_observations o"
+                " JOIN (SELECT indicator, year, geo, scope, origin, MAX(revision) AS rev FROM pw_observations"
+                " GROUP BY 1,2,3,4,5) m ON o.indicator=m.indicator AND o.year=m.year AND o.geo=m.geo"
+                " AND o.scope=m.scope AND o.origin=m.origin AND o.revision=m.rev"
             )
         }
         cols = OBSERVATION_COLUMNS
@@ -156,9 +217,9 @@ class GeoPackageStore(Store):
         )
         for rec in rows[cols].itertuples(index=False):
             rec = rec._asdict()
-            key = (rec["indicator"], int(rec["year"]), rec["geo"])
+            key = (rec["indicator"], int(rec["year"]), rec["geo"], rec["scope"], rec["origin"])
             prev = newest.get(key)
-            if prev is not None and prev[1] == float(rec["value"]) and prev[2] == rec["scope"]:
+            if prev is not None and prev[1] == float(rec["value"]) and prev[2] == bool(rec["synthetic"]):
                 summary.unchanged += 1
                 continue
             revision = 1 if prev is None else prev[0] + 1
@@ -170,9 +231,10 @@ class GeoPackageStore(Store):
             values[cols.index("year")] = int(rec["year"])
             values[cols.index("value")] = float(rec["value"])
             values[cols.index("comparable")] = int(bool(rec["comparable"]))
+            values[cols.index("synthetic")] = int(bool(rec["synthetic"]))
             values[cols.index("file_row")] = int(rec["file_row"])
             con.execute(insert, [*values, revision, import_id])
-            newest[key] = (revision, float(rec["value"]), rec["scope"])
+            newest[key] = (revision, float(rec["value"]), bool(rec["synthetic"]))
         con.execute(
             "UPDATE pw_imports SET added=?, revised=?, unchanged=? WHERE import_id=?",
             (summary.added, summary.revised, summary.unchanged, import_id),
@@ -185,18 +247,19 @@ class GeoPackageStore(Store):
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
         with closing(self._connect()) as con:
             df = pd.read_sql_query(sql, con, params=params)
-        if "comparable" in df:
-            df["comparable"] = df["comparable"].astype(bool)
+        for col in ("comparable", "synthetic"):
+            if col in df:
+                df[col] = df[col].astype(bool)
         return df
 
     def observations(self, *, latest: bool = True) -> pd.DataFrame:
         sql = "SELECT * FROM pw_observations"
         if latest:
             sql += (
-                " o WHERE revision = (SELECT MAX(revision) FROM pw_observations i"
-                " WHERE i.indicator=o.indicator AND i.year=o.year AND i.geo=o.geo)"
+                " o WHERE revision = (SELECT MAX(revision) FROM pw_observations i WHERE i.indicator=o.indicator"
+                " AND i.year=o.year AND i.geo=o.geo AND i.scope=o.scope AND i.origin=o.origin)"
             )
-        return self._frame(sql + " ORDER BY indicator, geo, year, revision")
+        return self._frame(sql + " ORDER BY indicator, geo, year, origin, scope, revision")
 
     def history(self, indicator: str, year: int | None = None, geo: str | None = None) -> pd.DataFrame:
         sql = (
@@ -210,7 +273,7 @@ class GeoPackageStore(Store):
         if geo is not None:
             sql += " AND o.geo = ?"
             params.append(geo)
-        return self._frame(sql + " ORDER BY o.geo, o.year, o.revision", params)
+        return self._frame(sql + " ORDER BY o.geo, o.year, o.origin, o.scope, o.revision", params)
 
     def imports(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM pw_imports ORDER BY import_id")

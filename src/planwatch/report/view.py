@@ -1,0 +1,244 @@
+"""What the report prints, in print order, as plain dicts and strings: one view for HTML/PDF and DOCX.
+
+:func:`build_view` turns a :class:`ReportContext` into sections (cover, board, 问题清单 and 对策建议,
+map, districts, rules, one section per category, forecasts and back-test, data coverage, sources and
+methods). It formats numbers and words; it decides nothing — every level and reason comes from
+the context, so the HTML, the PDF and the DOCX say the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+import planwatch
+from planwatch.report.charts import format_number, indicator_chart
+from planwatch.report.context import LEVELS, ReportContext
+
+CHINESE_NUMERALS = "一二三四五六七八九十"
+LEVEL_ORDER = {"red": 0, "yellow": 1, "grey": 2, "green": 3}
+MEASURE_ZH = {"level": "", "change": "变化量", "ratio": "比值", "count": "数量", "cumulative_decline": "累计降幅"}
+
+# Every method a verdict or a forecast can rest on, defined (printed under 评估方法).
+METHOD_NOTES = [
+    ("时间进度", "任务进度＝（现状值−基期值）÷（目标值−基期值），即基期至今已完成的目标增量占全部增量的比例；"
+                "时间进度＝（数据年份−基期年份）÷（目标年份−基期年份）。二者之比不低于0.95为绿灯，不低于0.6为黄灯，"
+                "否则为红灯。用于有基期值的全市数据。"),
+    ("Open SDG 进度测度", "无法计算时间进度时采用：以实际年均复合增速与实现目标所需年均复合增速之比评价，"
+                         "阈值为0.95、0.6、0（联合国可持续发展目标开放数据平台 Open SDG 的方法）；已达到目标的单独判定。"),
+    ("上下限检查", "约束性上限（“<”“以内”“不超过”）与下限（“>”“以上”“不低于”）：基期已满足的，每年都须满足；"
+                 "基期未满足的，自目标年份起须满足。越限即为红灯，不论趋势如何；未越限为绿灯。"),
+    ("目标区间", "“稳定在X左右”的目标：与X相差不超过±5%为绿灯，±5%至±10%为黄灯，超过±10%为红灯；"
+               "指标有明确有利方向的（越高越好或越低越好），超出区间而位于有利方向一侧的评为绿灯。"),
+    ("目标达成", "现状值已达到或超过（按指标方向）目标值的，评为绿灯。"),
+    ("较基准年比较", "“较某年下降”的目标：低于参照年份数值为绿灯；未低于的，目标年份前为黄灯，目标年份起为红灯。"),
+    ("人工评估", "定性目标（如“达到国家要求”“增加”“基本实现全覆盖”）没有可比数值，列为灰灯，需人工评估。"),
+    ("无法评估", "规划未给出基期值且尚未达到目标、或数据不足以判断进度的，列为灰灯。"),
+    ("公布精度", "评级不依赖小于数据公布精度的差距：数值按其公布的位数有±半个末位单位的精度（如整数88为±0.5），"
+               "若在精度范围内取有利一端即可评为较好等级，则评为较好等级，并在说明中注明。"),
+    ("数据时效", "评估采用评估年度及以前的最新数据；最新数据早于评估年度的，说明中注明“最新数据为某年”。"),
+    ("统计口径", "每项指标声明其地域范围（全市、中心城区、建成区等）与计量方式（水平值、变化量、比值、数量、累计降幅）。"
+               "口径或计量方式不同的数据照录为相关统计，保留其原单位，不参与评级；只有口径一致的数据参与评级。"),
+    ("官方数据优先", "同一指标、年份与地域既有官方发布数据又有依据图层计算的数值时，评级采用官方数据，计算值列为相关统计；"
+                   "由示意数据（非官方）图层计算的数值从不参与评级。"),
+    ("同一指标", "条文目标重述表格指标的（如第113条细颗粒物浓度与表第12行），二者共用数据与评级，看板上合并计为一项。"),
+    ("线性趋势预测", "对基期值与历年口径一致的数据做普通最小二乘直线拟合并外推到2025年、2035年。"
+                   "不少于4个数据点时给出90%预测区间（t分布，单次观测的预测区间）；2至3个数据点只给趋势线，不给区间。"),
+    ("年均复合增速外推", "以首末两个数据点计算年均复合增速并自最后一个数据点外推；首末值须为正。"),
+    ("物理界限", "预测值不得超出指标的物理界限：水平值、比值与数量不小于0，百分比不大于100。超出的按界限取值，并注明“已截断”。"),
+    ("回测", "对每项有足够数据的指标，仅用Y−2年及以前的数据预测Y年，与Y年实际值比较，检验以往预测的准确程度。"),
+]
+
+
+def _clean(value):
+    """pandas scalars to plain Python, NaN/NA to None (Jinja tests ``is none``)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def with_unit(value, unit) -> str:
+    if value is None:
+        return "—"
+    return f"{format_number(value)}{unit or ''}"
+
+
+def target_text(target: dict) -> str:
+    """The plan's own wording of its targets, e.g. "2025年 <2300；2035年 2300"."""
+    parts = [f"{y}年 {target[f'target_{y}_raw']}" for y in (2025, 2035) if target.get(f"target_{y}_raw")]
+    return "；".join(parts) or "—"
+
+
+def _change_text(e: dict, unit: str) -> str:
+    change = e.get("change")
+    if change is None or e.get("prev_value") is None:
+        return "—"
+    digits = _decimals(e.get("value_text")), _decimals(e.get("prev_text"))
+    d = max(digits)
+    text = f"{change:+.{d}f}"
+    return f"{text}{'个百分点' if unit == '%' else unit or ''}"
+
+
+def _decimals(text) -> int:
+    if not text or not isinstance(text, str):
+        return 2
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _forecast_note(e: dict, unit: str) -> str:
+    n = e.get("n_points")
+    if n is None:
+        return "—"
+    parts = [f"线性趋势，{int(n)}个数据点"]
+    parts.append(f"{e['forecast_level'] * 100:.0f}%预测区间" if e.get("forecast_level") else "数据点不足4个，不给预测区间")
+    for y in (2025, 2035):
+        if e.get(f"forecast_{y}_clipped"):
+            parts.append(f"{y}年趋势外推为{format_number(e.get(f'forecast_{y}_raw'))}{unit}，按物理界限取值（已截断）")
+    return "；".join(parts)
+
+
+def _forecast_value(e: dict, year: int, unit: str) -> str:
+    v = e.get(f"forecast_{year}")
+    if v is None:
+        return "—"
+    text = f"{format_number(round(v, 2))}{unit}"
+    lo, hi = e.get(f"forecast_{year}_low"), e.get(f"forecast_{year}_high")
+    if lo is not None and hi is not None:
+        text += f"（{format_number(round(lo, 2))}～{format_number(round(hi, 2))}）"
+    if e.get(f"forecast_{year}_clipped"):
+        text += "（已截断）"
+    return text
+
+
+def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
+    """Everything the report prints, in print order. ``charts``: "svg" (HTML) or "png" (DOCX)."""
+    targets = records(ctx.targets)
+    target_by_id = {t["id"]: t for t in targets}
+    evaluation = records(ctx.evaluation)
+    obs_by_key: dict[tuple[str, str], list[dict]] = {}
+    for o in records(ctx.observations.sort_values(["id", "geo", "year"], kind="stable")):
+        obs_by_key.setdefault((o["id"], o["geo"] or ""), []).append(o)
+    evals_by_id: dict[str, list[dict]] = {}
+    for e in sorted(evaluation, key=lambda e: (e["id"], e["geo"] or "")):
+        evals_by_id.setdefault(e["id"], []).append(e)
+    related_by_id: dict[str, list[dict]] = {}
+    for r in records(ctx.related):
+        related_by_id.setdefault(r["id"], []).append(r)
+
+    def item(e: dict) -> dict:
+        t = target_by_id.get(e["id"], {})
+        unit = e.get("unit") or t.get("unit") or ""
+        return {
+            "id": e["id"], "name": e.get("name") or t.get("name", e["id"]), "unit": unit,
+            "geo": e.get("geo") or t.get("geo_scope") or "全市", "level": e["level"], "reason": e.get("reason") or "",
+            "method": e.get("method") or "", "source": e.get("source") or t.get("source", ""),
+            "value": f"{e.get('value_text')}{unit}（{e['year']}年）", "change": _change_text(e, unit),
+            "prev": f"{e['prev_text']}{unit}（{int(e['prev_year'])}年）" if e.get("prev_value") is not None else "—",
+            "baseline": (f"{with_unit(e['baseline_value'], unit)}（{int(e['baseline_year'])}年）"
+                         if e.get("baseline_value") is not None and not e.get("geo") else "—"),
+            "target": target_text(t) if t else f"{e.get('target_year')}年 {e.get('target_raw') or ''}",
+            "linked_to": e.get("linked_to") or "", "quote": t.get("quote", ""),
+        }  # fmt: skip
+
+    def linked_item(e: dict) -> dict:
+        """A target that restates another: the same verdict, said once (the full reason is in the XLSX)."""
+        other = target_by_id.get(e["linked_to"], {})
+        return item(e) | {"reason": f"与{other.get('source', '')}（{e['linked_to']}）为同一指标，数据与评级相同，评估说明见"
+                                    f"{e['linked_to']}。", "method": ""}
+
+    sections = []
+    for i, (code, label) in enumerate(ctx.categories.items()):
+        rows, charts_, related, nodata = [], [], [], []
+        for t in targets:
+            if t["category"] != code:
+                continue
+            evals = evals_by_id.get(t["id"], [])
+            rel = related_by_id.get(t["same_as"] or t["id"], [])
+            if not evals:
+                nodata.append({"id": t["id"], "name": t["name"], "unit": t["unit"] or "", "geo": t["geo_scope"] or "全市",
+                               "source": t["source"], "target": target_text(t),
+                               "status": "仅有相关统计" if rel else "暂无数据", "linked_to": t["same_as"] or ""})
+            for e in evals:
+                rows.append(linked_item(e) if e.get("linked_to") else item(e))
+                if not e.get("linked_to") and not e.get("geo"):
+                    obs = obs_by_key.get((e["id"], ""), [])
+                    chart = indicator_chart(t, obs, e, fmt=charts)
+                    charts_.append(item(e) | {"chart": chart, "forecast_note": _forecast_note(e, t["unit"] or "")})
+            if not t["same_as"]:
+                related += [r | {"target_name": t["name"]} for r in rel]
+        roll = next((r for r in records(ctx.rollup) if r["category"] == code), None)
+        sections.append({
+            "anchor": f"cat-{i + 1}", "numeral": CHINESE_NUMERALS[i] if i < 10 else str(i + 1),
+            "code": code, "label": label, "rows": rows, "charts": charts_, "related": related, "nodata": nodata,
+            "rollup": roll,
+        })  # fmt: skip
+
+    forecasts = []
+    for e in evaluation:
+        if e.get("linked_to") or e.get("geo") or e.get("n_points") is None:
+            continue
+        unit = e.get("unit") or ""
+        forecasts.append({
+            "id": e["id"], "name": e["name"], "unit": unit, "n_points": int(e["n_points"]),
+            "f2025": _forecast_value(e, 2025, unit), "f2035": _forecast_value(e, 2035, unit),
+            "target": target_text(target_by_id.get(e["id"], {})), "note": _forecast_note(e, unit),
+        })  # fmt: skip
+    backtest = []
+    for b in records(ctx.backtest):
+        unit = b.get("unit") or ""
+        band = (f"{format_number(round(b['low'], 2))}～{format_number(round(b['high'], 2))}"
+                if b.get("low") is not None and b.get("high") is not None else "无（数据点不足4个）")
+        backtest.append({
+            "id": b["id"], "name": b["name"], "year": b["year"], "origin_year": b["origin_year"],
+            "n_points": b["n_points"], "forecast": with_unit(round(b["forecast"], 2), unit), "band": band,
+            "actual": with_unit(b["actual"], unit), "error": f"{b['error']:+.2f}{unit}",
+            "in_band": "—" if b.get("in_band") is None else ("是" if b["in_band"] else "否"),
+        })  # fmt: skip
+
+    rules = []
+    for r in records(ctx.rules):
+        unit = r["unit"]
+        rules.append({
+            "id": r["id"], "article": r["article"], "description": r["description"], "target": r["target"] or "—",
+            "value": with_unit(None if r["value"] is None else round(r["value"], 2), unit),
+            "need": f"{ {'>=': '≥', '<=': '≤', '==': '='}.get(r['comparator'], r['comparator'])}{format_number(r['threshold'])}{unit}",
+            "level": r["level"], "status_text": r["status_text"], "reason": r["reason"],
+        })  # fmt: skip
+
+    c = ctx.counts
+    summary = (
+        f"规划共{c.get('targets', len(targets))}项指标目标。本年度参与评级{c.get('items', 0)}项（同一指标合并计，"
+        f"含空间规则）：绿灯{c.get('green', 0)}项、黄灯{c.get('yellow', 0)}项、红灯{c.get('red', 0)}项、"
+        f"灰灯{c.get('grey', 0)}项；另有{c.get('related_only', 0)}项仅有口径不同的相关统计，"
+        f"{c.get('nodata', 0)}项暂无数据。"
+    )
+    toc = [("board", "总览：分类评估看板"), ("problems", "问题清单与对策建议")]
+    if ctx.maps:
+        toc.append(("map", "规划一张图"))
+    if ctx.districts or any(m.get("table") for m in ctx.maps):
+        toc.append(("districts", "分区评估"))
+    if rules:
+        toc.append(("rules", "空间规则检查"))
+    toc += [(s["anchor"], s["label"]) for s in sections]
+    toc += [("forecasts", "预测与回测"), ("coverage", "数据覆盖情况"), ("sources", "数据来源与评估方法")]
+    station = next((m["table"] for m in ctx.maps if m.get("table")), None)
+    return {
+        "plan_title": ctx.plan_title, "plan_id": ctx.plan_id, "year": ctx.year, "version": planwatch.__version__,
+        "levels": LEVELS, "summary": summary, "notices": list(ctx.notes), "toc": toc,
+        "rollup": records(ctx.rollup), "rollup_rule": ctx.rollup_rule, "counts": c,
+        "problems": records(ctx.problems), "maps": list(ctx.maps), "station": station,
+        "districts": list(ctx.districts), "rules": rules, "sections": sections,
+        "forecasts": forecasts, "backtest": backtest, "coverage": records(ctx.coverage),
+        "sources": list(ctx.sources), "methods": METHOD_NOTES,
+    }  # fmt: skip
