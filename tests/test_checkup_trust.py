@@ -294,3 +294,30 @@ def test_the_demo_board_grades_every_table_indicator_with_comparable_real_data(p
     # the others are shown as related statistics, and the report says how many have nothing
     assert {"T04", "T06", "T08", "T09"} <= set(ctx.related["id"])
     assert ctx.counts["nodata"] == (ctx.coverage["status"].str.startswith("暂无数据")).sum() > 0
+
+
+def test_rules_check_evaluate_and_report_agree_on_a56_1(plan, tmp_path):
+    from planwatch.store import open_store
+
+    db = tmp_path / "s.gpkg"
+    store = open_store(db)
+    for t, g in _supply_layers(2025, 0.6, synthetic=False).items():
+        store.write_layer(t, g, source="test", sha256="0", synthetic=False, notes=[])
+    runner = CliRunner()
+    res = runner.invoke(app, ["rules", "check", "--year", "2025", "--db", str(db), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    r01 = next(r for r in json.loads(res.stdout) if r["id"] == "R01")
+    res = runner.invoke(app, ["evaluate", "--year", "2025", "--db", str(db), "--format", "json"])
+    a56 = next(r for r in json.loads(res.stdout) if r["id"] == "A56.1")
+    assert r01["status"] == "fail" and r01["verdict"]["level"] == a56["level"] == "red"
+    assert a56["figure"]["origin"] == "computed"
+
+
+def test_every_method_a_verdict_or_forecast_can_rest_on_is_defined_in_the_method_notes():
+    """Reviewer: three methods are never defined."""
+    from planwatch.evaluate.engine import METHOD_ZH
+    from planwatch.report.view import METHOD_NOTES
+
+    defined = {name for name, text in METHOD_NOTES if len(text) > 20}
+    assert set(METHOD_ZH.values()) <= defined
+    assert {"公布精度", "数据时效", "官方数据优先", "同一指标", "线性趋势预测", "年均复合增速外推", "物理界限", "回测"} <= defined

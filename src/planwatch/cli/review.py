@@ -106,8 +106,11 @@ def rules_check(
     engine: EngineOpt = "geopandas",
     record: Annotated[bool, typer.Option("--record/--no-record", help="store the values as observations of their targets")] = True,
 ) -> None:
-    """Evaluate the plan's spatial rules for YEAR: value, threshold, pass or fail, article. The values
-    are stored as observations of the rules' targets, so the evaluation and the report show them."""
+    """Evaluate the plan's spatial rules for YEAR: value, threshold, pass or fail, article, and the
+    verdict the check-up gives (a rule that measures a target shows that target's verdict; a value
+    from synthetic layers is not graded). The values are stored as computed observations of the
+    rules' targets, so the evaluation and the report show them."""
+    from planwatch.evaluate.engine import LEVEL_ZH, rules_checkup
     from planwatch.onemap.rules import RuleInputError, check_rules, results_json
 
     _check_format(format)
@@ -117,12 +120,19 @@ def rules_check(
         results = check_rules(store, p, year, engine=engine, record=record)
     except (RuleInputError, ConnectionError) as e:
         _fail(str(e))
+    _ev, verdicts = rules_checkup(p, store.observations(), results, year)
+    verdict = verdicts.set_index("id") if len(verdicts) else None
     if format == "json":
-        _print_json(results_json(results))
+        recs = results_json(results)
+        for rec in recs:
+            v = verdict.loc[rec["id"]] if verdict is not None else None
+            rec["verdict"] = None if v is None else {"level": v["level"], "text": v["status_text"], "reason": v["reason"]}
+        _print_json(recs)
         return
     table = Table(title=f"{p.meta.title} — {year}年空间规则检查")
-    for c in ("id", "article", "rule", "value", "threshold", "status", "details"):
+    for c in ("id", "article", "rule", "value", "threshold", "status", "verdict", "details"):
         table.add_column(c, overflow="fold")
+    level_colour = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_black"}
     for r in results.to_dict("records"):
         digits = 0 if r["unit"] == "处" else 2  # a count of parcels
         value = "" if r["value"] != r["value"] else f"{r['value']:,.{digits}f} {r['unit']}"
@@ -133,8 +143,11 @@ def rules_check(
         if offending:
             detail = "ids: " + ", ".join(str(o["id"]) for o in offending[:10]) + (" …" if len(offending) > 10 else "")
         desc = r["description"] + (" [dim](示意数据)[/]" if r["synthetic"] else "")
+        v = verdict.loc[r["id"]]
+        shown = f"[{level_colour[v['level']]}]{LEVEL_ZH[v['level']]}[/] {v['status_text']}" + (
+            f"（同{r['target']}）" if r["target"] and v["status_text"] not in ("示意数据，不评级",) else "")
         table.add_row(r["id"], f"第{r['article']}条", desc, value, f"{cmp} {r['threshold']:g} {r['unit']}",
-                      f"[{colour}]{r['status']}[/]", detail)
+                      f"[{colour}]{r['status']}[/]", shown, detail)
     out.print(table)
     if results["synthetic"].any():
         out.print("[dim]示意数据（非官方）/ synthetic demo data: values from demo layers are illustrative only.[/]")

@@ -628,6 +628,23 @@ RULE_VERDICT_COLUMNS = ["id", "article", "category", "description", "target", "y
 COMPARATOR_ZH = {">=": "≥", "<=": "≤", "==": "=", "≈": "≈"}
 
 
+def rules_checkup(plan: Plan, obs: pd.DataFrame, results: pd.DataFrame, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The check-up of ``year`` with the spatial rule values of ``results`` joined to the
+    observations as computed figures of their targets (not stored), and the rules' verdicts from it:
+    ``(checkup rows, rule verdicts)``. What the report and ``planwatch rules check`` both show."""
+    from planwatch.onemap.rules import rule_observations  # the rule values as observation rows
+    from planwatch.store.base import SERIES_KEY
+
+    o = with_defaults(obs)
+    o = o[o["year"] <= year]
+    if results is not None and len(results):
+        extra = with_defaults(rule_observations(results, plan, year))
+        o = pd.concat([o, extra], ignore_index=True).drop_duplicates(SERIES_KEY, keep="last")
+    ev = checkup(plan, o, year)
+    verdicts = rule_verdicts(results, ev, plan) if results is not None and len(results) else pd.DataFrame()
+    return ev, verdicts
+
+
 def rule_verdicts(results: pd.DataFrame, ev: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """The level of each spatial rule result (:func:`planwatch.onemap.rules.evaluate_rules`), the
     same as everywhere else: a rule that measures a target shows that target's verdict (its

@@ -18,10 +18,9 @@ from planwatch.evaluate.engine import (
     METHOD_ZH,
     ROLLUP_RULE,
     board_items,
-    checkup,
     physical_bounds,
     rollup,
-    rule_verdicts,
+    rules_checkup,
 )
 from planwatch.evaluate.problems import problem_list
 from planwatch.evaluate.select import as_published, split_graded, with_defaults
@@ -164,14 +163,13 @@ def build_context(
 
         extra = with_defaults(rule_observations(rule_results, plan, year))
         obs = pd.concat([obs, extra], ignore_index=True).drop_duplicates(SERIES_KEY, keep="last")
-    ev = checkup(plan, obs, year)
+    ev, rules = rules_checkup(plan, obs, rule_results, year)
     for col in EVALUATION_COLUMNS:
         if col not in ev.columns:
             ev[col] = pd.NA
     ev = ev.assign(method=ev["method"].map(METHOD_ZH).fillna(ev["method"]), method_code=ev["method"])
     graded, related = split_graded(obs)
     graded_keys = set(zip(graded["indicator"], graded["geo"], graded["year"], strict=True))
-    rules = rule_verdicts(rule_results, ev, plan) if rule_results is not None and len(rule_results) else pd.DataFrame()
     board = board_items(ev, rules if len(rules) else None)
     roll = rollup(board, plan)
     related_view = _related_frame(related, plan, graded_keys)
