@@ -152,7 +152,7 @@ def observe_list(db: DbOpt = None, format: FormatOpt = "table", all_revisions: b
     """The stored observations (newest revision of each, or --all)."""
     _check_format(format)
     df = _store(db).observations(latest=not all_revisions)
-    _show_frame(df, format, ["indicator", "year", "geo", "value", "unit", "revision", "comparable", "source"])
+    _show_frame(df, format, ["indicator", "year", "geo", "value", "unit", "scope", "origin", "synthetic", "comparable", "revision"])
 
 
 @observe_app.command("history")

@@ -654,7 +654,9 @@ def _category(w: _ReportDocument, v: dict, s: dict, legend: bytes) -> None:
         for r in s["rows"]:
             tags = [r["id"], r["geo"], r["source"]] + ([f"同{r['linked_to']}"] if r["linked_to"] else [])
             rows.append([Lines(f"{r['name']}（{r['unit']}）" if r["unit"] else r["name"], "　".join(tags)),
-                         r["baseline"], r["prev"], r["value"], r["change"], r["target"], Badge(r["level"]),
+                         Lines(r["baseline"], f"{r['baseline_year']}年" if r["baseline_year"] else ""),
+                         Lines(r["prev"], f"{r['prev_year']}年" if r["prev_year"] else ""),
+                         Lines(r["value"], f"{r['value_year']}年"), r["change"], r["target"], Badge(r["level"]),
                          Lines(r["reason"], f"方法：{r['method']}" if r["method"] else "")])  # fmt: skip
         w.table(
             ["指标", "基期值", "上年值", "现状值", "变化", "规划目标", "等级", "评估说明"],
@@ -737,7 +739,7 @@ def _forecasts(w: _ReportDocument, v: dict) -> None:
             center=tuple(range(2, 10)),
         )
     else:
-        w.empty("尚无足够数据回测：回测需要某年的实际值，以及该年之前至少两年、不少于2个数据点。")
+        w.empty("尚无可回测的指标：回测用Y−2年及以前的数据预测Y年，需要Y−2年及以前至少有2个数据点（含基期值），并有Y年的实际值；本报告的数据尚不满足。")
 
 
 def _coverage(w: _ReportDocument, v: dict) -> None:

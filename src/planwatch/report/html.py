@@ -21,6 +21,11 @@ from planwatch.report.view import build_view
 _URL = re.compile(r"[，,]?\s*https?://\S+")
 
 
+def urls(text: str) -> list[str]:
+    """The web addresses in a citation."""
+    return re.findall(r"https?://\S+", text or "")
+
+
 def strip_urls(text: str) -> str:
     """A citation without its web address (for compact tables; the sources page keeps it)."""
     return _URL.sub("", text or "").strip()
@@ -39,6 +44,7 @@ def _env() -> jinja2.Environment:
     env.filters["num"] = format_number
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     env.filters["nourl"] = strip_urls
+    env.filters["urls"] = urls
     return env
 
 

@@ -143,10 +143,13 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
             "id": e["id"], "name": e.get("name") or t.get("name", e["id"]), "unit": unit,
             "geo": e.get("geo") or t.get("geo_scope") or "全市", "level": e["level"], "reason": e.get("reason") or "",
             "method": e.get("method") or "", "source": e.get("source") or t.get("source", ""),
-            "value": f"{e.get('value_text')}{unit}（{e['year']}年）", "change": _change_text(e, unit),
-            "prev": f"{e['prev_text']}{unit}（{int(e['prev_year'])}年）" if e.get("prev_value") is not None else "—",
-            "baseline": (f"{with_unit(e['baseline_value'], unit)}（{int(e['baseline_year'])}年）"
+            "value": f"{e.get('value_text')}{unit}", "value_year": int(e["year"]), "change": _change_text(e, unit),
+            "prev": f"{e['prev_text']}{unit}" if e.get("prev_value") is not None else "—",
+            "prev_year": int(e["prev_year"]) if e.get("prev_value") is not None else None,
+            "baseline": (with_unit(e["baseline_value"], unit)
                          if e.get("baseline_value") is not None and not e.get("geo") else "—"),
+            "baseline_year": (int(e["baseline_year"])
+                              if e.get("baseline_value") is not None and not e.get("geo") else None),
             "target": target_text(t) if t else f"{e.get('target_year')}年 {e.get('target_raw') or ''}",
             "linked_to": e.get("linked_to") or "", "quote": t.get("quote", ""),
         }  # fmt: skip
