@@ -20,6 +20,7 @@ from planwatch.cli import app
 from planwatch.evaluate.engine import checkup, checkup_records
 from planwatch.observe import ObservationImportError, import_observations
 from planwatch.onemap.rules import evaluate_rules
+from planwatch.plan import load_plan
 from planwatch.plan.load import plan_dir
 from planwatch.report.build import build_context
 
@@ -321,3 +322,18 @@ def test_every_method_a_verdict_or_forecast_can_rest_on_is_defined_in_the_method
     defined = {name for name, text in METHOD_NOTES if len(text) > 20}
     assert set(METHOD_ZH.values()) <= defined
     assert {"公布精度", "数据时效", "官方数据优先", "同一指标", "线性趋势预测", "年均复合增速外推", "物理界限", "回测"} <= defined
+
+
+@pytest.mark.parametrize("name", ["observations_2021_2022.csv", "observations_more_2020_2022.csv"])
+def test_every_shipped_source_names_its_publisher_and_title_and_a_date_or_says_it_is_unknown(name):
+    """Reviewer: the sources page lists "journal abstract" and "railinks trade site"; no published date."""
+    import re
+
+    rows = pd.read_csv(plan_dir() / "observations" / name, dtype=str, keep_default_na=False)
+    for r in rows.to_dict("records"):
+        # 发布机构：《标题》, or an honest account of what could not be established
+        assert re.search(r"^.+?：《.+》", r["source"]) or "未能确认" in r["source"], r["source"]
+        assert re.fullmatch(r"(\d{4}-\d{2}(-\d{2})?)?", r["published"]), r["published"]
+    assert (rows["published"] != "").mean() > 0.7
+    ctx_sources = build_context(load_plan(), rows.assign(indicator="T05", year=2022, value=1.0), 2022).sources
+    assert all(s["published"] for s in ctx_sources[1:])  # a date, or 发布日期不详 where none is known

@@ -566,7 +566,8 @@ def methods_record(r: dict) -> dict:
     }
 
 
-def _num(x):
+def finite_or_none(x) -> float | None:
+    """``x`` as a float, or None when it is missing, not a number, NaN or infinite."""
     if x is None or x is pd.NA:
         return None
     try:
@@ -593,24 +594,24 @@ def checkup_records(plan: Plan, obs: pd.DataFrame, year: int) -> list[dict]:
         rel = rel_by.get(primary)
         out.append({
             "id": r["id"], "name": r["name"], "geo": r["geo"] or plan.meta.whole_area, "year": int(r["year"]),
-            "checkup_year": year, "stale": bool(r["stale"]), "value": _num(r["value"]), "value_as_published": r["value_text"],
-            "unit": r["unit"], "precision": _num(r["precision"]), "level": r["level"], "reason": r["reason"],
+            "checkup_year": year, "stale": bool(r["stale"]), "value": finite_or_none(r["value"]), "value_as_published": r["value_text"],
+            "unit": r["unit"], "precision": finite_or_none(r["precision"]), "level": r["level"], "reason": r["reason"],
             "methods": methods_record(r) | {"precision_benefit": bool(r["precision_benefit"])},
-            "target": {"year": _num(r["target_year"]), "value": _num(r["target_value"]), "kind": r["target_kind"],
+            "target": {"year": finite_or_none(r["target_year"]), "value": finite_or_none(r["target_value"]), "kind": r["target_kind"],
                        "raw": r["target_raw"]},
-            "previous": {"year": _num(r["prev_year"]), "value": _num(r["prev_value"]), "change": _num(r["change"])},
+            "previous": {"year": finite_or_none(r["prev_year"]), "value": finite_or_none(r["prev_value"]), "change": finite_or_none(r["change"])},
             "forecast": {
-                "n_points": _num(r.get("n_points")), "method": r.get("forecast_method") if isinstance(r.get("forecast_method"), str) else None,
-                "interval_level": _num(r.get("forecast_level")),
-                **{str(y): {"linear": _num(r.get(f"forecast_{y}")), "low": _num(r.get(f"forecast_{y}_low")),
-                            "high": _num(r.get(f"forecast_{y}_high")), "unclipped": _num(r.get(f"forecast_{y}_raw")),
-                            "clipped": bool(r.get(f"forecast_{y}_clipped")) if _num(r.get(f"forecast_{y}")) is not None else None,
-                            "cagr": _num(r.get(f"forecast_{y}_cagr"))} for y in FORECAST_YEARS},
+                "n_points": finite_or_none(r.get("n_points")), "method": r.get("forecast_method") if isinstance(r.get("forecast_method"), str) else None,
+                "interval_level": finite_or_none(r.get("forecast_level")),
+                **{str(y): {"linear": finite_or_none(r.get(f"forecast_{y}")), "low": finite_or_none(r.get(f"forecast_{y}_low")),
+                            "high": finite_or_none(r.get(f"forecast_{y}_high")), "unclipped": finite_or_none(r.get(f"forecast_{y}_raw")),
+                            "clipped": bool(r.get(f"forecast_{y}_clipped")) if finite_or_none(r.get(f"forecast_{y}")) is not None else None,
+                            "cagr": finite_or_none(r.get(f"forecast_{y}_cagr"))} for y in FORECAST_YEARS},
             },
             "source": r["source"], "linked_to": r["linked_to"] or None,
             "figure": {"origin": r["origin"], "source": r["obs_source"], "published": r["obs_published"]},
             "related": [] if rel is None else [
-                {"year": int(x["year"]), "geo": x["geo"] or plan.meta.whole_area, "value": _num(x["value"]),
+                {"year": int(x["year"]), "geo": x["geo"] or plan.meta.whole_area, "value": finite_or_none(x["value"]),
                  "value_as_published": as_published(x["raw_value"], x["value"], x["conversion"]), "unit": x["unit"],
                  "scope": x["scope"], "measure": x["measure"] or None, "comparable": bool(x["comparable"]),
                  "origin": x["origin"], "synthetic": bool(x["synthetic"]), "source": x["source"]}

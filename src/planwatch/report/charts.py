@@ -24,6 +24,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from planwatch.evaluate.engine import finite_or_none  # noqa: E402
 from planwatch.report.context import LEVELS  # noqa: E402
 
 CJK_FONT_FILE = "NotoSansCJK-Regular.ttc"
@@ -95,16 +96,6 @@ def format_number(value) -> str:
     return "0" if text == "-0" else text
 
 
-def _num(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def _to_svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "planwatch"})
@@ -136,9 +127,9 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fm
     The forecast states its point count, method and interval, and says when it was clipped.
     """
     level_colour = LEVELS.get(evaluation.get("level"), LEVELS["grey"])[1]
-    base_year, base_value = _num(target.get("baseline_year")), _num(target.get("baseline_value"))
-    t25 = (target.get("target_2025_kind") or "", _num(target.get("target_2025_value")))
-    t35 = (target.get("target_2035_kind") or "", _num(target.get("target_2035_value")))
+    base_year, base_value = finite_or_none(target.get("baseline_year")), finite_or_none(target.get("baseline_value"))
+    t25 = (target.get("target_2025_kind") or "", finite_or_none(target.get("target_2025_value")))
+    t35 = (target.get("target_2035_kind") or "", finite_or_none(target.get("target_2035_value")))
     show_2035 = t35[0] in NUMERIC_KINDS and t35[1] is not None
 
     unit = target.get("unit") or ""
@@ -146,7 +137,7 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fm
         (
             (int(o["year"]), float(o["value"]), bool(o.get("graded", o.get("comparable", True))))
             for o in observations
-            if _num(o.get("value")) is not None and (o.get("unit") or "") == unit
+            if finite_or_none(o.get("value")) is not None and (o.get("unit") or "") == unit
         ),
         key=lambda r: r[0],
     )
@@ -214,12 +205,12 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fm
         if last is not None:
             fx, fy, lo, hi = [last[0]], [last[1]], [last[1]], [last[1]]
             for year in (2025, 2035) if show_2035 else (2025,):
-                f = _num(evaluation.get(f"forecast_{year}"))
+                f = finite_or_none(evaluation.get(f"forecast_{year}"))
                 if f is None or year <= last[0]:
                     continue
                 low, high = (
-                    _num(evaluation.get(f"forecast_{year}_low")),
-                    _num(evaluation.get(f"forecast_{year}_high")),
+                    finite_or_none(evaluation.get(f"forecast_{year}_low")),
+                    finite_or_none(evaluation.get(f"forecast_{year}_high")),
                 )
                 fx.append(year)
                 fy.append(f)
@@ -282,10 +273,10 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fm
 
 def forecast_caption(evaluation: dict, unit: str) -> str:
     """The forecast's own words on the chart: points, method, interval, clipping."""
-    n = _num(evaluation.get("n_points"))
-    if n is None or _num(evaluation.get("forecast_2025")) is None:
+    n = finite_or_none(evaluation.get("n_points"))
+    if n is None or finite_or_none(evaluation.get("forecast_2025")) is None:
         return ""
-    level = _num(evaluation.get("forecast_level"))
+    level = finite_or_none(evaluation.get("forecast_level"))
     text = f"预测：线性趋势，{int(n)}个点，" + (f"{level * 100:.0f}%区间" if level else "无区间")
     if any(evaluation.get(f"forecast_{y}_clipped") for y in (2025, 2035)):
         text += "，已按物理界限截断"
