@@ -133,7 +133,8 @@ def test_non_targets_are_left_out_or_kept_below_confidence(result):
 
 
 def test_the_result_is_json_as_the_cli_prints_it(result):
-    assert set(result) == {"articles", "candidates"}
+    assert set(result) == {"articles", "candidates", "warnings"}
+    assert result["warnings"] == []  # its articles run 第1条 to 第8条 with none missing
     decoded = json.loads(json.dumps(result, ensure_ascii=False))
     assert decoded["articles"][3]["chapter"] == {"number": 2, "label": "第二章", "title": "优化空间格局"}
     assert decoded["articles"][3]["section"] == {"number": 1, "label": "第一节", "title": "严控建设用地规模"}

@@ -71,7 +71,8 @@ def test_every_quote_is_verbatim_from_its_article(seed, seed_candidates):
 
 def test_run_extract_with_compare_adds_the_comparison(curated):
     result = run_extract(SEED, compare=PLAN_ID)
-    assert set(result) == {"articles", "candidates", "comparison"}
+    assert set(result) == {"articles", "candidates", "warnings", "comparison"}
+    assert result["warnings"] == []
     comparison = result["comparison"]
     assert set(comparison) >= {"found", "missed", "unmatched", "counts", "recall", "precision"}
     assert comparison["counts"]["candidates"] == len(result["candidates"])

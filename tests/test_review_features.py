@@ -307,7 +307,13 @@ def test_cli_review_refuses_bad_input_clearly(tmp_path, project):
     assert res.exit_code == 1 and "not found" in res.output
     res = CliRunner().invoke(app, ["review", str(src), "--db", str(db), "--engine", "arcgis"])
     assert res.exit_code == 1 and "--engine must be one of" in res.output
+    missing = tmp_path / "missing-store.gpkg"
+    res = CliRunner().invoke(app, ["review", str(src), "--db", str(missing)])
+    assert res.exit_code == 1 and "no planwatch store there" in " ".join(res.output.split()) and not missing.exists()
     empty = tmp_path / "empty.gpkg"
+    from planwatch.store import open_store
+
+    open_store(empty)
     res = CliRunner().invoke(app, ["review", str(src), "--db", str(empty)])
     assert res.exit_code == 1 and "holds no layers" in " ".join(res.output.split())
 

@@ -50,10 +50,21 @@ def _read_layer(spec: str, store, plan, what: str):
 
 
 def _optional_layer(store, type_id: str):
+    if store is None:
+        return None
     try:
         return store.read_layer(type_id)
     except KeyError:
         return None
+
+
+def _store_if_any(db, plan):
+    """The store at --db (or the default path) when there is one, else None: a verb that can work on
+    files alone needs no store, and must not create one."""
+    from planwatch.store import default_db_path
+
+    path = Path(db) if db else default_db_path()
+    return _store(db, plan) if path.exists() else None
 
 
 def _road_layer(plan_id: str) -> str:
@@ -109,16 +120,16 @@ def access_coverage(
     if snap not in ("edge", "node"):
         _fail(f"--snap must be edge or node, not {snap!r}")
     p = _load(plan)
-    store = _store(db, p)
+    store = _store_if_any(db, p)
     try:
         within_m = parse_distance(within)
     except CoverageInputError as e:
         _fail(f"--within: {e}")
-    o = _read_layer(origins, store, p, "--from")
-    d = _read_layer(destinations, store, p, "--to")
+    o = _read_layer(origins, store if store is not None else {}, p, "--from")
+    d = _read_layer(destinations, store if store is not None else {}, p, "--to")
     network = None
     if method == "network":
-        network = _roads_network(roads or _road_layer(plan), store, p)
+        network = _roads_network(roads or _road_layer(plan), store if store is not None else {}, p)
     try:
         with err.status(f"{method} coverage within {within_m:g} m…"):
             result = coverage(
@@ -216,7 +227,7 @@ def access_import_osm(
     from planwatch.onemap.layers import LayerImportError, file_sha256, import_frame
 
     p = _load(plan)
-    store = _store(db, p)
+    store = _store(db, p, create=True)
     try:
         with err.status(f"reading walkable ways from {file}…"):
             ways = read_osm_ways(file, crs=p.spatial.storage_crs, bounds_wgs84=p.spatial.plan_area_bounds_wgs84)

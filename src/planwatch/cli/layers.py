@@ -24,6 +24,13 @@ from planwatch.cli.main import (
 )
 from planwatch.plan import DEFAULT_PLAN
 
+# Shared with `planwatch review`, which reads a user's parcels with the same reader.
+FieldOpt = Annotated[list[str] | None, typer.Option(
+    "--field", metavar="LAYER_FIELD=FILE_FIELD",
+    help="take a field the layer type needs from the file's field of another name, e.g. --field name=stop_name (repeatable)")]
+EncodingOpt = Annotated[str | None, typer.Option(
+    "--encoding", help="a Shapefile's text encoding when it has no .cpg (or a wrong one), e.g. GBK or UTF-8")]
+
 layers_app = typer.Typer(help="The one map (一张图): layers in the store, import, demo.", no_args_is_help=True)
 app.add_typer(layers_app, name="layers")
 
@@ -64,20 +71,23 @@ def layers_import(
     layer_type: Annotated[str, typer.Option("--as", help="the plan's layer type: its id (farmland) or name (永久基本农田)")],
     crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if missing or wrong: EPSG:4326, EPSG:4548, … or gcj02")] = None,
     synthetic: Annotated[bool, typer.Option("--synthetic", help="label the layer as synthetic demo data")] = False,
+    field: FieldOpt = None,
+    encoding: EncodingOpt = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
 ) -> None:
     """Import a layer, all or nothing: check every feature, repair invalid geometries, transform to the
-    storage CRS, and replace the current layer of that type."""
+    storage CRS, and replace the current layer of that type. 3D and measured geometries are
+    flattened to 2-D (said in the output); --field maps the file's field names to the layer type's."""
     from planwatch.onemap.layers import LayerImportError, import_layer
 
     _check_format(format)
     p = _load(plan)
-    store = _store(db, p)
+    store = _store(db, p, create=True)
     try:
         with err.status(f"importing {file} as {layer_type}…"):
-            report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic)
+            report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic, encoding=encoding, fields=field)
     except LayerImportError as e:
         _fail(str(e))
     if format == "json":
@@ -107,7 +117,7 @@ def layers_demo(
     from planwatch.onemap.layers import LayerImportError
 
     p = _load(plan)
-    store = _store(db, p)
+    store = _store(db, p, create=True)
     steps = len(BASE_LAYER_TYPES) + len(DEMO_LAYER_TYPES) + 1
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -4,17 +4,73 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from planwatch.plan import DEFAULT_PLAN, PlanPackageError, load_plan
 
-app = typer.Typer(help="planwatch: a territorial spatial plan as software.", no_args_is_help=True, add_completion=False)
+# Exit codes: 0 success, 1 refused input (or a failure the message explains), 2 usage (click's own).
+EXIT_REFUSED = 1
+MAX_ECHO = 80  # characters of a user's value quoted back in a message
+
+
+class SafeGroup(TyperGroup):
+    """The root command: no Python traceback ever reaches the user. An error no verb anticipated is
+    printed as one line naming its kind, exit code 1; ``PLANWATCH_DEBUG=1`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - the last line of defence
+            # click's and typer's own exceptions (exit codes, usage errors, aborts) pass through
+            if os.environ.get("PLANWATCH_DEBUG") or type(e).__module__.split(".")[0] in ("click", "typer"):
+                raise
+            err.print(f"[bold red]error:[/] {_explain(e)}", highlight=False, markup=True, soft_wrap=True)
+            err.print("[dim](set PLANWATCH_DEBUG=1 to see where this happened)[/]", highlight=False)
+            raise typer.Exit(EXIT_REFUSED) from None
+
+
+def _explain(e: Exception) -> str:
+    """One line for an error no verb caught: what kind of error, in the user's terms where known."""
+    import sqlite3
+
+    from planwatch.store import StoreError
+
+    text = shorten(str(e)) or type(e).__name__
+    if isinstance(e, StoreError):
+        return text
+    if isinstance(e, sqlite3.OperationalError) and "readonly" in text:
+        return "the store is read-only (no permission to write to it); nothing was written"
+    if isinstance(e, sqlite3.OperationalError) and "locked" in text:
+        return "the store is locked by another program; try again when it has finished"
+    if isinstance(e, sqlite3.DatabaseError):
+        return f"the store cannot be read as a planwatch store ({text})"
+    if isinstance(e, PermissionError):
+        return f"permission denied: {e.filename or text}"
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or text}"
+    return f"{type(e).__name__}: {text}"
+
+
+def shorten(text: str, limit: int = MAX_ECHO * 4) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}个字符）"
+
+
+app = typer.Typer(help="planwatch: a territorial spatial plan as software.", no_args_is_help=True, add_completion=False,
+                  cls=SafeGroup, pretty_exceptions_enable=False)
 plan_app = typer.Typer(help="The plan package: targets and checks.", no_args_is_help=True)
 observe_app = typer.Typer(help="Observations: import, list, history.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
@@ -26,6 +82,19 @@ out = Console()
 PlanOpt = Annotated[str, typer.Option("--plan", help="plan package id or folder")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="store file (default $PLANWATCH_DB or ./planwatch.gpkg)")]
 FormatOpt = Annotated[str, typer.Option("--format", help="json or table")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="allow a year outside the plan's span")]
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """``--out`` must be a folder planwatch can write into (it is created if missing)."""
+    probe = out_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == out_dir else f"lies under a file ({probe})"
+        _fail(f"--out {out_dir}: {what}; give a folder for report.html, report.pdf, report.docx and report.xlsx")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        _fail(f"--out {out_dir}: no permission to write into {probe}")
 
 
 def _clean(x):
@@ -46,7 +115,7 @@ def _print_json(obj) -> None:
 
 
 def _fail(message: str, code: int = 1):
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {rich_escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -55,6 +124,23 @@ def _load(plan_id: str):
         return load_plan(plan_id)
     except PlanPackageError as e:
         _fail(str(e))
+
+
+def _check_year(year: int, plan, force: bool) -> None:
+    """A check-up year inside the plan's span (its base year to its last horizon), unless forced."""
+    first = plan.meta.base_year
+    last = max([plan.meta.period[1], *(tv.year for t in plan.targets for tv in t.targets)])
+    if not force and not first <= year <= last:
+        _fail(f"--year {year} is outside the plan's span ({first}–{last}, from its base year to its last target "
+              "year); add --force to evaluate it anyway")
+
+
+def _observations_or_fail(store, db) -> object:
+    obs = store.observations()
+    if obs.empty:
+        _fail(f"the store {getattr(store, 'path', db)} holds no observations: import some first "
+              "(planwatch observe import FILE)")
+    return obs
 
 
 def _check_format(fmt: str) -> None:
@@ -106,14 +192,16 @@ def plan_check(plan: PlanOpt = DEFAULT_PLAN) -> None:
 # ------------------------------------------------------------------ observe
 
 
-def _store(db: Path | None, plan=None):
-    """Open the store; with ``plan``, first move any layer stored in another CRS into the plan's
-    storage CRS (a store written before the package changed it), saying so."""
-    from planwatch.store import open_store
+def _store(db: Path | None, plan=None, *, create: bool = False):
+    """Open the store (``create``: make it if missing — only verbs that write data do); with
+    ``plan``, first move any layer stored in another CRS into the plan's storage CRS (a store
+    written before the package changed it), saying so."""
+    from planwatch.store import StoreError, open_store
 
     try:
-        store = open_store(db)
-    except (ValueError, OSError) as e:
+        store = open_store(db, create=create, on_wait=lambda message: err.print(message, style="yellow", highlight=False,
+                                                                                 markup=False, soft_wrap=True))
+    except (StoreError, ValueError, OSError) as e:
         _fail(str(e))
     if plan is not None and plan.spatial is not None:
         from planwatch.onemap.layers import migrate_storage_crs
@@ -126,14 +214,24 @@ def _store(db: Path | None, plan=None):
 
 
 @observe_app.command("import")
-def observe_import(file: Path, db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN) -> None:
+def observe_import(
+    file: Path,
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="the workbook sheet to import (when more than one holds data)")] = None,
+    extra_column: Annotated[list[str] | None, typer.Option("--extra-column", help="a column besides the known ones to accept (kept in the note); repeatable")] = None,
+    normalise_width: Annotated[bool, typer.Option("--normalise-width", help="read full-width digits and punctuation (０-９，．) as ASCII instead of refusing them")] = False,
+) -> None:
     """Import a CSV or XLSX of observations, all or nothing."""
     from planwatch.observe import ObservationImportError, import_observations
 
     p = _load(plan)
-    store = _store(db)
+    if not file.is_file():
+        _fail(f"{file}: no such file")
+    store = _store(db, create=True)
     try:
-        s = import_observations(file, store, p)
+        s = import_observations(file, store, p, sheet=sheet, extra_columns=tuple(extra_column or ()),
+                                normalise_width=normalise_width)
     except ObservationImportError as e:
         _fail(f"{file}: {e}")
     out.print(
@@ -186,13 +284,15 @@ def evaluate(
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
+    force: ForceOpt = False,
 ) -> None:
     """Evaluate every target with data in or before YEAR: level, reason, methods, forecast."""
     from planwatch.evaluate.engine import LEVEL_ZH, checkup, checkup_records
 
     _check_format(format)
     p = _load(plan)
-    obs = _store(db, p).observations()
+    _check_year(year, p, force)
+    obs = _observations_or_fail(_store(db, p), db)
     if format == "json":
         _print_json(checkup_records(p, obs, year))
         return
@@ -213,13 +313,21 @@ def report(
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write report.html/.pdf/.xlsx into")],
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
+    force: ForceOpt = False,
 ) -> None:
-    """Write the annual check-up report (HTML, PDF, XLSX) into a folder."""
+    """Write the annual check-up report (HTML, PDF, DOCX, XLSX) into a folder."""
     from planwatch.report.build import build_report
 
     p = _load(plan)
-    with err.status(f"writing the {year} check-up report…"):
-        paths = build_report(p, _store(db, p), year, out_dir)
+    _check_year(year, p, force)
+    _check_out_dir(out_dir)
+    store = _store(db, p)
+    _observations_or_fail(store, db)
+    try:
+        with err.status(f"writing the {year} check-up report…"):
+            paths = build_report(p, store, year, out_dir)
+    except OSError as e:
+        _fail(f"--out {out_dir}: cannot write {e.filename or ''}: {e.strerror or e}")
     for kind, path in paths.items():
         out.print(f"{kind}: {path}", highlight=False)
 
@@ -267,16 +375,24 @@ def extract(
     path: Path,
     format: FormatOpt = "json",
     compare: Annotated[str | None, typer.Option("--compare", help="plan package to compare the candidates with")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="refuse the text (exit 1) if an article number is out of order, duplicated or missing, "
+        "or an article has no text")] = False,
 ) -> None:
-    """Parse a plan text into articles and candidate quantified targets."""
+    """Parse a plan text into articles and candidate quantified targets.
+
+    Problems in the article structure are printed on stderr as warnings (and listed in the JSON's
+    "warnings"); with --strict they are the error."""
     from planwatch.extract import run_extract
     from planwatch.extract.text import PlanTextError
 
     _check_format(format)
     try:
-        result = run_extract(path, compare=compare)
+        result = run_extract(path, compare=compare, strict=strict)
     except (PlanTextError, PlanPackageError) as e:
         _fail(str(e))
+    for warning in result["warnings"]:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if format == "json":
         _print_json(result)
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from planwatch.cli.layers import EncodingOpt, FieldOpt
 from planwatch.cli.main import (
     DbOpt,
     FormatOpt,
@@ -43,11 +44,15 @@ def review(
     format: FormatOpt = "table",
     out_gpkg: Annotated[Path | None, typer.Option("--out", help="batch: write RESULT.gpkg (a row per parcel, a row per conflict)")] = None,
     crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if it has none or a wrong one (EPSG:…, gcj02)")] = None,
+    field: FieldOpt = None,
+    encoding: EncodingOpt = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Review a project's (or a city's parcels') polygons against the one map: each conflict with the
-    control lines and zones, with areas, shares and articles, and the zones each feature falls in."""
+    control lines and zones, with areas, shares and articles, and the zones each feature falls in.
+    The file is read as `layers import` reads it (--encoding, --field id=DKBH names the parcels)."""
+    from planwatch.onemap.layers import read_options
     from planwatch.onemap.review.base import ENGINES
     from planwatch.onemap.review.review import ReviewInputError, read_features, review_file, review_frame
 
@@ -58,10 +63,11 @@ def review(
     store = _store(db, p)
     _stored_layers_or_fail(store)
     try:
-        if out_gpkg is not None:
-            result = review_file(project_file, out_gpkg, store, p, engine, crs=crs)
-        else:
-            result = review_frame(read_features(project_file), store, p, engine, source=str(project_file), crs=crs)
+        with read_options(encoding=encoding, fields=field or ()):
+            if out_gpkg is not None:
+                result = review_file(project_file, out_gpkg, store, p, engine, crs=crs)
+            else:
+                result = review_frame(read_features(project_file), store, p, engine, source=str(project_file), crs=crs)
     except (ReviewInputError, ConnectionError) as e:
         _fail(str(e))
     for m in result.missing_layers:

@@ -31,8 +31,16 @@ __all__ = [
 ]
 
 
-def run_extract(path: str | Path, compare: str | None = None, min_confidence: float = 0.5) -> dict:
-    """Read the plan document at ``path`` and return ``{"articles": [...], "candidates": [...]}``.
+def run_extract(
+    path: str | Path, compare: str | None = None, min_confidence: float = 0.5, strict: bool = False
+) -> dict:
+    """Read the plan document at ``path`` and return ``{"articles": [...], "candidates": [...],
+    "warnings": [...]}``.
+
+    ``warnings`` name, line by line, what is wrong with the article structure: an article number
+    out of order, duplicated or missing (such articles are kept, each as its own article, in the
+    order they appear), or an article with no text. With ``strict``, any warning is an error
+    instead: :class:`PlanTextError` listing them all.
 
     With ``compare`` (a plan id such as ``"beijing-2021-2025"``, or a package folder), the dict
     also has ``"comparison"``: curated targets found and missed, unmatched candidates, counts,
@@ -42,10 +50,17 @@ def run_extract(path: str | Path, compare: str | None = None, min_confidence: fl
     """
     text = read_plan_text(path)
     parsed = parse_plan(text, name=str(path))
+    if strict and parsed.warnings:
+        n = len(parsed.warnings)
+        raise PlanTextError(
+            f"{path}: refused in strict mode, {n} problem{'s' if n > 1 else ''} in the article structure:\n  "
+            + "\n  ".join(parsed.warnings)
+        )
     candidates = extract_candidates(parsed.articles, period=parsed.period)
     result: dict = {
         "articles": [a.to_dict() for a in parsed.articles],
         "candidates": [c.to_dict() for c in candidates],
+        "warnings": list(parsed.warnings),
     }
     if compare is not None:
         from planwatch.plan import load_plan  # the plan package is only needed to compare

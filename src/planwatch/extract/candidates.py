@@ -25,6 +25,7 @@ Nothing here knows about a particular city: the rules are the genre's wording on
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass, field
 
 from planwatch.extract.parse import Article
@@ -157,6 +158,10 @@ _YEAR = re.compile(
 _PERIOD_WORDS = re.compile(r"近期|规划期|实施第二阶段|规划期内|期末|“十[一二三四五六七八九]五”")
 _SENTENCE_END = re.compile(r"[。；！？!?;\n]")
 _CLAUSE_END = "，,；;：\n。"  # not ":", which normalised ratios use (1:1.5)
+_CLAUSE_END_RE = re.compile(f"[{_CLAUSE_END}]")
+_PAST = re.compile(r"以来|现状(?!的?\d)|已经|已")  # words of a fact about the past, not a target
+_PAST_WORDS = re.compile(r"以来|现状|已")
+_SHARE_WORDS = re.compile(r"比重|比例|率|占")
 _BASELINE = re.compile(
     rf"(?:由|从)(?:(?:现状|目前|当前|(?P<byear>(?:19|20)\d\d)年)(?:的)?[^\d，。；]{{0,6}}?)?"
     rf"(?P<a>{NUM})(?::(?P<a2>{NUM}))?(?:{UNIT})?[^\d，。；]{{0,10}}?"
@@ -167,6 +172,15 @@ _LEADING_NOISE = re.compile(
     r"^(?:力争|其中|并且?|同时|努力|全面|基本|确保|(?:总体规划)?实施第[一二三四五六七八九十]阶段|，|、)+"
 )
 _YEAR_PHRASE = re.compile(r"(?:到|至|在)?(?:19|20)\d\d年(?:底|末|前|以前)?")
+
+# How far each question about a number reads; every one is bounded, so that the work per number
+# does not grow with the length of its sentence (the extractor stays linear in the text).
+_AFTER_REACH = 8  # the words right after a number: 以上, 左右, 的目标, 岁以下, 全部 are at most 3 characters
+_BEFORE_REACH = 12  # 每个乡镇都至少 (a count per unit) is at most 10 characters
+_BASELINE_REACH = 200  # 由现状的A…增加到 is about 45 characters besides the digits of A
+# A clause (text between two commas) longer than this has lost its punctuation in the OCR: the
+# subject and the quote of a number reach at most this many characters to each side of it.
+_MAX_CLAUSE = 200
 
 
 @dataclass
@@ -263,54 +277,172 @@ def quantities_in(text: str) -> list[float]:
     (``第一批``) and names (``“一张图”``, ``十四五``) are left out. Whether each is a target is not
     asked here."""
     sentence = normalise_numbers(text).text
+    tokens = _tokens(sentence)
+    if not tokens:
+        return []
+    s = _Sentence(sentence)
     out: list[float] = []
-    for tok in _tokens(sentence):
-        if not _is_excluded(sentence, tok):
+    for tok in tokens:
+        if not _is_excluded(s, tok):
             out.extend(v for v in (tok.value, tok.value_high) if v is not None)
     return out
 
 
-def _is_excluded(sentence: str, tok: _Token) -> bool:
+def _positions(text: str, ch: str) -> list[int]:
+    out = []
+    i = text.find(ch)
+    while i >= 0:
+        out.append(i)
+        i = text.find(ch, i + 1)
+    return out
+
+
+class _Sentence:
+    """One sentence, with what the extractor asks about the text around each number indexed once.
+
+    Each question about a number (the clause it stands in, the nearest target year before it,
+    whether it stands inside a title 《…》 or quotes “…”, whether the words before it state a fact
+    of the past) is a lookup (bisect) in lists of positions built in one pass over the sentence,
+    never a rescan of the text before the number. So the work on a sentence is linear in its
+    length however many numbers it holds.
+    """
+
+    def __init__(self, text: str, period: tuple[int, int] | None = None):
+        self.text = text
+        self.clause_ends = [m.start() for m in _CLAUSE_END_RE.finditer(text)]
+        self.title_opens, self.title_closes = _positions(text, "《"), _positions(text, "》")
+        self.quote_opens, self.quote_closes = _positions(text, "“"), _positions(text, "”")
+        self.period_words = bool(_PERIOD_WORDS.search(text))
+        # Years that read as a target year (到2025年, 2025年前, a year within the plan period), by end.
+        self.target_year_ends: list[int] = []
+        self.target_years: list[int] = []
+        for m in _YEAR.finditer(text):
+            y = _as_target_year(m, text, period)
+            if y is not None:
+                self.target_year_ends.append(m.end())
+                self.target_years.append(y)
+        # Reference years (在2015年基础上, 比2020年), by end.
+        refs = list(_REFERENCE_YEAR.finditer(text))
+        self.reference_ends = [m.end() for m in refs]
+        self.reference_starts = [m.start() for m in refs]
+        self.reference_years = [int(m.group("y")) for m in refs]
+        # Words of a fact about the past (以来, 已, 现状 not followed by a value), by end.
+        self.past_ends: list[int] = []
+        self.past_starts: list[int] = []
+        for m in _PAST_WORDS.finditer(text):
+            # 现状 is a fact unless its value follows (现状的449): 4 characters decide it
+            if m.group() != "现状" or _PAST.match(text, m.start(), m.start() + 4):
+                self.past_ends.append(m.end())
+                self.past_starts.append(m.start())
+        self._names: dict[int, bool] = {}  # opening quote → it holds a name
+        self._first: dict[str, int] = {}  # a word → where it first occurs
+
+    def clause_start(self, pos: int) -> int:
+        """Where the clause holding ``pos`` starts: after the last clause end before ``pos``."""
+        k = bisect_left(self.clause_ends, pos) - 1
+        return self.clause_ends[k] + 1 if k >= 0 else 0
+
+    def clause_end(self, pos: int) -> int:
+        """The first clause end at or after ``pos`` (or the end of the sentence)."""
+        k = bisect_left(self.clause_ends, pos)
+        return self.clause_ends[k] if k < len(self.clause_ends) else len(self.text)
+
+    def target_year(self, pos: int) -> int | None:
+        """The target year of a number at ``pos``: the last year before it in its sentence that
+        reads as a target (到2025年, 2025年前, or a year within the plan period), not a
+        reference (在2015年基础上)."""
+        k = bisect_right(self.target_year_ends, pos) - 1
+        return self.target_years[k] if k >= 0 else None
+
+    def reference_before(self, floor: int, pos: int) -> tuple[int, int] | None:
+        """(where it starts, the year) of the last reference year (在2015年基础上) in
+        ``text[floor:pos]``, or None."""
+        k = bisect_right(self.reference_ends, pos) - 1
+        if k >= 0 and self.reference_starts[k] >= floor:
+            return self.reference_starts[k], self.reference_years[k]
+        return None
+
+    def past_between(self, floor: int, end: int) -> bool:
+        """True if ``text[floor:end]`` holds a word of a fact about the past: 以来, 已, or 现状
+        that is not followed by its value (现状的449公里 is a baseline, not a fact)."""
+        k = bisect_right(self.past_ends, end) - 1
+        if k >= 0 and self.past_starts[k] >= floor:
+            return True
+        # Within text[floor:end], a 现状 whose value is cut off by ``end`` (…现状的 | 449) reads as
+        # a fact too; such a 现状 starts at most 3 characters before ``end``.
+        return any(_PAST.match(self.text, p, end) for p in range(max(floor, end - 3), end))
+
+    def inside_title(self, pos: int) -> bool:
+        """True if ``pos`` stands inside 《…》 (the title of a law or plan)."""
+        return bisect_left(self.title_opens, pos) > bisect_left(self.title_closes, pos)
+
+    def occurs_before(self, word: str, pos: int) -> bool:
+        """True if ``word`` occurs in the sentence entirely before ``pos``."""
+        if word not in self._first:
+            self._first[word] = self.text.find(word)
+        first = self._first[word]
+        return first >= 0 and first + len(word) <= pos
+
+    def in_a_name(self, tok: _Token) -> bool:
+        """True if the count stands inside quotation marks that hold a name (“四个中心”, “一区多园、
+        各具特色”), not a list of quantities in which every item starts with a number (“三种气源、
+        八大通道、10兆帕大环”)."""
+        k = bisect_left(self.quote_opens, tok.start) - 1
+        if k < 0:
+            return False
+        opening = self.quote_opens[k]
+        j = bisect_left(self.quote_closes, tok.start) - 1
+        if j >= 0 and self.quote_closes[j] > opening:
+            return False  # the last quotes before the count are closed
+        if opening not in self._names:  # every count inside the same quotes gets the same answer
+            c = bisect_left(self.quote_closes, tok.end)
+            closing = self.quote_closes[c] if c < len(self.quote_closes) else len(self.text)
+            items = self.text[opening + 1 : closing].split("、")
+            self._names[opening] = len(items) < 2 or not all(_STARTS_WITH_NUMBER.match(item) for item in items)
+        return self._names[opening]
+
+
+def _as_target_year(m: re.Match, text: str, period: tuple[int, int] | None) -> int | None:
+    """The year of a match of ``_YEAR`` if it reads as a target year, else None."""
+    pre, post, y = m.group("pre"), m.group("post"), int(m.group("y"))
+    if pre in ("比", "较", "由", "从") or post == "基础上" or (pre == "在" and post != "前"):
+        return None
+    if pre in ("到", "至", "于") or post in ("底", "末", "前", "以前"):
+        return y
+    if period and period[0] <= y and text[m.end() : m.end() + 1] != "的":
+        return y
+    return None
+
+
+def _is_excluded(s: _Sentence, tok: _Token) -> bool:
     """Years, ordinals, names and formula parts are not quantities."""
-    before = sentence[: tok.start]
-    after = sentence[tok.end :]
-    if before.endswith("第") or before.endswith("每"):
+    before = s.text[max(0, tok.start - 1) : tok.start]  # the character before the number
+    after = s.text[tok.end : tok.end + _AFTER_REACH]
+    if before in ("第", "每"):
         return True  # 第3条, 每10万人 (a rate's denominator)
-    if before[-1:].isascii() and before[-1:].isalpha():
+    if before.isascii() and before.isalpha():
         return True  # M101, PM2.5, R4
     if after[:1].isascii() and after[:1].isalpha():
         return True  # 5G
-    if before.endswith(("+", "＋")) or after.startswith(("+", "＋")):
+    if before in ("+", "＋") or after.startswith(("+", "＋")):
         return True  # 7+1, 3+1, "1+1>2"
     if tok.kind == "single" and not tok.unit:
         if _NOT_A_QUANTITY_AFTER.match(after):
             return True
-        if re.match(r"^[.．、)）]", after):
+        if after[:1] in (".", "．", "、", ")", "）"):
             return True  # list ordinals: 1. 2、 (3)
-    if before.count("《") > before.count("》"):
+    if s.inside_title(tok.start):
         return True  # inside the title of a law or plan
     if tok.written == "chinese":
         if tok.value == 1 and tok.unit in _VAGUE_ONE:
             return True  # 一批, 一种, 一类, 一项: "a number of", "a kind of", not a count
-        if _in_a_name(sentence, tok):
+        if s.in_a_name(tok):
             return True  # “一张图”, “两线三区”, “四个中心”: a name made of numbers
     return False
 
 
-def _in_a_name(sentence: str, tok: _Token) -> bool:
-    """True if the count stands inside quotation marks that hold a name (“四个中心”, “一区多园、
-    各具特色”), not a list of quantities in which every item starts with a number (“三种气源、
-    八大通道、10兆帕大环”)."""
-    opening = sentence.rfind("“", 0, tok.start)
-    if opening < 0 or sentence.rfind("”", 0, tok.start) > opening:
-        return False
-    closing = sentence.find("”", tok.end)
-    items = sentence[opening + 1 : closing if closing >= 0 else len(sentence)].split("、")
-    return len(items) < 2 or not all(_STARTS_WITH_NUMBER.match(item) for item in items)
-
-
 def _count_cue(
-    sentence: str, tok: _Token, previous: tuple[_Token, tuple[str, bool, int]] | None
+    s: _Sentence, tok: _Token, previous: tuple[_Token, tuple[str, bool, int]] | None
 ) -> tuple[str, bool, int, str] | None:
     """Why a count in Chinese numerals is a target: (comparator, strong?, where the cue word
     starts, a note), or None when nothing in the sentence says so.
@@ -318,11 +450,13 @@ def _count_cue(
     ``previous`` is the last count of the sentence that had a cue, with that cue: a count listed
     right after it (三种气源、八大通道) shares it.
     """
+    sentence = s.text
     start = tok.start
     if start > 0 and sentence[start - 1] in '“"':
         start -= 1  # the cue stands before the opening quote: 形成“三种气源…”
     kind, strong, pos = _prefix_comparator(sentence, start)
-    per_unit = _PER_UNIT.search(sentence[:start])
+    # Both patterns end with $: with endpos=start they read the words that end right at the count.
+    per_unit = _PER_UNIT.search(sentence, max(0, start - _BEFORE_REACH), start)
     per_unit_note = (
         f"a count per unit ({per_unit.group()}…): at least {tok.value:g} in each" if per_unit else ""
     )
@@ -330,18 +464,20 @@ def _count_cue(
         return kind, True, pos, per_unit_note
     if per_unit:
         return ">", True, per_unit.start(), per_unit_note
-    more_than = _MORE_THAN.search(sentence[:start])
+    more_than = _MORE_THAN.search(sentence, max(0, start - 1), start)
     if more_than:
         return ">", True, more_than.start(), ""
-    all_of = _ALL_OF.match(sentence[tok.end :])
+    all_of = _ALL_OF.match(sentence[tok.end : tok.end + _AFTER_REACH])
     if all_of:
         return "=", True, tok.start, f"all {tok.value:g} ({sentence[tok.start : tok.end + all_of.end()]})"
     for verb in _CREATION_VERBS:
-        if sentence[:start].endswith(verb) and tok.value != 1:  # 形成一张网, 实现一条红线: "a single"
+        if sentence.endswith(verb, 0, start) and tok.value != 1:  # 形成一张网, 实现一条红线: "a single"
             return "=", False, start - len(verb), ""
     if previous is not None:
         prev_tok, (prev_kind, prev_strong, prev_pos) = previous
-        if _LIST_ITEM_GAP.match(sentence[prev_tok.end : tok.start]):
+        # the gap is a few characters and 、 (at most 8 with a line end): never read a long one
+        gap = sentence[prev_tok.end : tok.start] if tok.start - prev_tok.end <= 8 else ""
+        if _LIST_ITEM_GAP.match(gap):
             return prev_kind, prev_strong, prev_pos, ""
     return None
 
@@ -363,38 +499,22 @@ def _prefix_comparator(sentence: str, start: int) -> tuple[str | None, bool, int
     return None, False, offset + len(head)
 
 
-def _clause_start(sentence: str, pos: int) -> int:
-    i = pos
-    while i > 0 and sentence[i - 1] not in _CLAUSE_END:
-        i -= 1
-    return i
-
-
-def _target_year(sentence: str, pos: int, period: tuple[int, int] | None) -> int | None:
-    """The target year of a number: the nearest year before it in its sentence that reads as a
-    target (到2025年, 2025年前, or a year within the plan period), not a reference (在2015年基础上)."""
-    best = None
-    for m in _YEAR.finditer(sentence[:pos]):
-        pre, post, y = m.group("pre"), m.group("post"), int(m.group("y"))
-        if pre in ("比", "较", "由", "从") or post == "基础上" or (pre == "在" and post != "前"):
-            continue
-        if pre in ("到", "至", "于") or post in ("底", "末", "前", "以前"):
-            best = y
-        elif period and period[0] <= y and sentence[m.end() : m.end() + 1] != "的":
-            best = y
-    return best
-
-
-def _subject(sentence: str, start: int, verb_start: int, floor: int) -> tuple[str, int]:
-    """What is measured: the clause text before the comparator (or before 由现状 …)."""
-    cs = max(_clause_start(sentence, start), floor)
-    stripped = _clean_subject(sentence[cs:verb_start])
-    if not stripped and cs > 0:  # "提高装配式建筑…的比重，到2025年达到55%—60%"
-        prev = _clause_start(sentence, cs - 1)
+def _subject(s: _Sentence, start: int, verb_start: int, floor: int) -> tuple[str, int, bool]:
+    """What is measured: the clause text before the comparator (or before 由现状 …). Returns
+    (subject, where it starts, whether it was cut to ``_MAX_CLAUSE`` characters)."""
+    cs = max(s.clause_start(start), floor)
+    cut = start - cs > _MAX_CLAUSE
+    if cut:
+        cs = start - _MAX_CLAUSE
+    stripped = _clean_subject(s.text[cs:verb_start])
+    if not stripped and cs > 0 and not cut:  # "提高装配式建筑…的比重，到2025年达到55%—60%"
+        prev = s.clause_start(cs - 1)
         if prev >= floor:
-            stripped = _clean_subject(sentence[prev : cs - 1])
+            if cs - 1 - prev > _MAX_CLAUSE:
+                prev, cut = cs - 1 - _MAX_CLAUSE, True
+            stripped = _clean_subject(s.text[prev : cs - 1])
             cs = prev
-    return stripped, cs
+    return stripped, cs, cut
 
 
 def _clean_subject(text: str) -> str:
@@ -430,8 +550,12 @@ def _article_candidates(article: Article, period: tuple[int, int] | None) -> lis
 
 def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
     sentence = text[s0:s1]
-    tokens = [t for t in _tokens(sentence) if not _is_excluded(sentence, t)]
-    baselines = _baselines(sentence, tokens, period)
+    tokens = _tokens(sentence)
+    if not tokens:
+        return []
+    s = _Sentence(sentence, period)
+    tokens = [t for t in tokens if not _is_excluded(s, t)]
+    baselines = _baselines(s, tokens, period)
     consumed = {id(b[1]) for b in baselines.values()}
     out: list[Candidate] = []
     floor = 0  # subjects do not reach back past the previous statement
@@ -439,12 +563,12 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
     for i, tok in enumerate(tokens):
         if id(tok) in consumed:
             continue  # the "from" value of a change: it is the baseline of the next token
-        after = sentence[tok.end :]
+        after = sentence[tok.end : tok.end + _AFTER_REACH]
         suffix = _SUFFIX.match(after)
         end = tok.end + (suffix.end() if suffix else 0)
         notes: list[str] = [tok.note] if tok.note else []
         if tok.written == "chinese":
-            cue = _count_cue(sentence, tok, previous_count)
+            cue = _count_cue(s, tok, previous_count)
             if cue is None:
                 continue  # 三条控制线, “四个中心”, 两个高教园区: a name or a count in passing
             kind, strong, verb_start, cue_note = cue
@@ -461,17 +585,17 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
             byear, btok, from_pos = baselines[i]
             baseline = {"year": byear, "value": btok.value}
             verb_start = min(verb_start, from_pos)
-            if byear is not None and f"{byear}年" not in sentence[: btok.start]:
+            if byear is not None and not s.occurs_before(f"{byear}年", btok.start):
                 notes.append(f"baseline year not stated; taken as {byear}, the year before the plan period")
         else:
-            refs = list(_REFERENCE_YEAR.finditer(sentence, floor, tok.start))
-            if refs:  # 在2015年基础上下降25%: a reference year without a value
-                baseline = {"year": int(refs[-1].group("y")), "value": None}
-                verb_start = min(verb_start, refs[-1].start())
+            ref = s.reference_before(floor, tok.start)
+            if ref:  # 在2015年基础上下降25%: a reference year without a value
+                baseline = {"year": ref[1], "value": None}
+                verb_start = min(verb_start, ref[0])
 
-        subject, q_start = _subject(sentence, tok.start, verb_start, floor)
+        subject, q_start, cut = _subject(s, tok.start, verb_start, floor)
         if tok.written == "chinese":  # what a count counts follows it, in its own clause
-            q_start = max(q_start, _clause_start(sentence, tok.start), floor)
+            q_start = max(q_start, s.clause_start(tok.start), floor)
         q_end = end
         # A number followed by a noun qualifies it (500米服务半径). A count in Chinese numerals is
         # always followed by what it counts (一所幼儿园); its cue already says it is a target.
@@ -479,15 +603,16 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
         modifier = followed_by_noun and tok.written != "chinese"
         if followed_by_noun or (len(subject) <= 1 and sentence[end : end + 1] == "的"):
             # The quote runs to the end of the clause, to show the noun the number qualifies.
-            while q_end < len(sentence) and sentence[q_end] not in _CLAUSE_END:
-                q_end += 1
+            q_end = s.clause_end(end)
+            if q_end - end > _MAX_CLAUSE:
+                q_end, cut = end + _MAX_CLAUSE, True
             if followed_by_noun:  # the whole clause says what the number is about
                 subject = _clean_subject(sentence[q_start:q_end])
             else:  # "将70%以上的新供应产业用地安排在…": what is measured follows the number
                 subject = sentence[end + 1 : q_end].strip()
 
-        year = _target_year(sentence, tok.start, period)
-        score = _confidence(tok, strong, kind, year, baseline, modifier, sentence, floor)
+        year = s.target_year(tok.start)
+        score = _confidence(tok, strong, kind, year, baseline, modifier, s, floor)
         if year is None and period:
             year = period[1]
             notes.append(f"no target year in the sentence; taken as {year}, the end of the plan period")
@@ -495,8 +620,13 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
         if tok.kind == "ratio" and tok.first not in (None, 0, 1):
             value = tok.value / tok.first
             notes.append(f"ratio {tok.first:g}:{tok.value:g} read as 1:{value:g}")
-        ocr_notes = _ocr_suspicions(tok, subject + sentence[verb_start : tok.start])
+        ocr_notes = _ocr_suspicions(tok, subject, sentence, verb_start)
         notes.extend(ocr_notes)
+        if cut:
+            notes.append(
+                f"the clause runs over {_MAX_CLAUSE} characters without punctuation: "
+                f"subject and quote reach at most {_MAX_CLAUSE} characters from the number"
+            )
 
         out.append(
             Candidate(
@@ -519,24 +649,26 @@ def _sentence_candidates(number, text, s0, s1, norm, period) -> list[Candidate]:
     return out
 
 
-def _baselines(sentence: str, tokens: list[_Token], period) -> dict[int, tuple[int | None, _Token, int]]:
+def _baselines(s: _Sentence, tokens: list[_Token], period) -> dict[int, tuple[int | None, _Token, int]]:
     """For each token that is the "to" value of a change (由现状的A … 增加到B), the baseline:
     (its year, the token of A, where 由/从 stands). Without a stated year, the baseline is taken
-    as the year before the plan period."""
+    as the year before the plan period. The change is read in the ``_BASELINE_REACH`` characters
+    before B (the pattern ends with $, so endpos makes it end right at B)."""
     out = {}
+    starts = [t.start for t in tokens]
     for i, tok in enumerate(tokens):
-        m = _BASELINE.search(sentence[: tok.start])
+        m = _BASELINE.search(s.text, max(0, tok.start - _BASELINE_REACH), tok.start)
         if not m:
             continue
-        for j in range(i - 1, -1, -1):
-            if m.start("a") <= tokens[j].start <= m.end("a"):
-                byear = int(m.group("byear")) if m.group("byear") else (period[0] - 1 if period else None)
-                out[i] = (byear, tokens[j], m.start())
-                break
+        # the last token before B that starts within A
+        j = min(bisect_right(starts, m.end("a")), i) - 1
+        if j >= 0 and starts[j] >= m.start("a"):
+            byear = int(m.group("byear")) if m.group("byear") else (period[0] - 1 if period else None)
+            out[i] = (byear, tokens[j], m.start())
     return out
 
 
-def _confidence(tok, strong, kind, year, baseline, modifier, sentence, floor) -> float:
+def _confidence(tok, strong, kind, year, baseline, modifier, s: _Sentence, floor) -> float:
     """A score in [0, 1] from the cues of a target statement."""
     if modifier:
         # 500米服务半径, 8个片区, 600平方公里的…: the number qualifies a noun. Sometimes that is a
@@ -549,23 +681,25 @@ def _confidence(tok, strong, kind, year, baseline, modifier, sentence, floor) ->
         score += 0.35 if strong else (0.1 if kind else 0.0)  # 控制在/以内/左右 … or a weak 为/占/建成
         if year is not None:
             score += 0.25
-        elif _PERIOD_WORDS.search(sentence):
+        elif s.period_words:
             score += 0.1
         score += 0.1 if baseline and baseline["value"] is not None else 0.0
-    if not baseline and re.search(r"以来|现状(?!的?\d)|已经|已", sentence[floor : tok.start]):
+    if not baseline and s.past_between(floor, tok.start):
         score -= 0.2  # a fact about the past, not a target
     return score
 
 
-def _ocr_suspicions(tok: _Token, context: str) -> list[str]:
+def _ocr_suspicions(tok: _Token, subject: str, sentence: str, verb_start: int) -> list[str]:
     """Notes on numbers that cannot be right as written (the OCR garbled them)."""
     notes = []
     if tok.kind == "range" and tok.value_high is not None and tok.value > tok.value_high:
         notes.append(
             f"range low end {tok.value:g} is above its high end {tok.value_high:g}: OCR noise likely"
         )
-    if tok.unit == "%" and tok.value > 100 and re.search(r"比重|比例|率|占", context):
-        notes.append(
-            f"a share of {tok.value:g}% is above 100%: OCR noise likely (a lost decimal point or a stray digit)"
-        )
+    if tok.unit == "%" and tok.value > 100:
+        context = subject + sentence[max(verb_start, tok.start - _MAX_CLAUSE) : tok.start]
+        if _SHARE_WORDS.search(context):
+            notes.append(
+                f"a share of {tok.value:g}% is above 100%: OCR noise likely (a lost decimal point or a stray digit)"
+            )
     return notes

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from planwatch.extract.text import PlanTextError, chinese_number
@@ -31,9 +32,11 @@ _CAPTION = re.compile(r"^(?:图|表)\s*[0-9０-９]+")
 _ORDINAL = re.compile(
     r"^(?:[0-9０-９]+[.．、](?![0-9])|[一二三四五六七八九十]+[、.．]|[（(][0-9一二三四五六七八九十]+[)）])"
 )
-_PERIOD = re.compile(r"((?:19|20)\d\d)\s*年?\s*[—\-–~～至到]+\s*((?:19|20)\d\d)\s*年")
+# Possessive quantifiers (*+, ++): what follows each run can never be part of it, and without them
+# "2021" followed by a long run of spaces backtracks quadratically through the two \s*.
+_PERIOD = re.compile(r"((?:19|20)\d\d)\s*+年?\s*+[—\-–~～至到]++\s*+((?:19|20)\d\d)\s*年")
 _PERIOD_SENTENCE = re.compile(
-    r"规划(?:期限|期)(?:为|是)?\s*((?:19|20)\d\d)\s*年?\s*[—\-–~～至到]+\s*((?:19|20)\d\d)\s*年"
+    r"规划(?:期限|期)(?:为|是)?\s*+((?:19|20)\d\d)\s*+年?\s*+[—\-–~～至到]++\s*+((?:19|20)\d\d)\s*年"
 )
 
 _PREFACE_WORDS = {"序言", "前言", "序", "引言"}
@@ -103,7 +106,9 @@ class Chapter:
 @dataclass
 class ParsedPlan:
     """A plan document taken apart. ``other`` holds the page furniture (navigation, page headers,
-    image links, captions, footers) and anything else that belongs to no part."""
+    image links, captions, footers) and anything else that belongs to no part. ``warnings`` say,
+    line by line, what is wrong with the article structure: a number out of order, duplicated or
+    missing, an article with no text."""
 
     title: str
     period: tuple[int, int] | None
@@ -116,6 +121,7 @@ class ParsedPlan:
     warnings: list[str] = field(default_factory=list)
 
     def article(self, number: int) -> Article:
+        """The first article numbered ``number`` (a duplicated number is warned about)."""
         for a in self.articles:
             if a.number == number:
                 return a
@@ -139,25 +145,52 @@ def _is_open(text: str) -> bool:
     return last not in _TERMINAL and last not in _CLOSERS
 
 
-def _is_list_heading(text: str) -> bool:
-    return bool(_ORDINAL.match(text)) and "。" not in text
-
-
 def _join_paragraphs(paras: list[_Para]) -> list[_Para]:
-    """Join a paragraph that stops mid-sentence with the next one (a page break of the OCR)."""
-    out: list[_Para] = []
+    """Join a paragraph that stops mid-sentence with the next one (a page break of the OCR).
+
+    Linear in the text: a joined paragraph is kept as its pieces until the end, and the tests that
+    decide a join read only what they need of it (its start, its last characters, its length and
+    whether it holds a full stop), never the whole joined text again.
+    """
+    groups: list[_JoinedPara] = []
     for p in paras:
+        g = groups[-1] if groups else None
         if (
-            out
-            and _is_open(out[-1].text)
-            and len(out[-1].text) >= 30
-            and not _is_list_heading(out[-1].text)
+            g is not None
+            and _is_open(g.tail)
+            and g.length >= 30
+            and not (g.starts_with_ordinal and not g.has_full_stop)  # a list heading: 1. 总体要求
             and not _ORDINAL.match(p.text)
         ):
-            out[-1] = _Para(out[-1].text + p.text, out[-1].line)
+            g.add(p.text)
         else:
-            out.append(p)
-    return out
+            groups.append(_JoinedPara(p))
+    return [_Para("".join(g.pieces), g.line) for g in groups]
+
+
+class _JoinedPara:
+    """A paragraph being joined across page breaks, kept as pieces (joining by ``+`` in a loop
+    would copy the text once per piece)."""
+
+    _HEAD = 200  # the ordinal mark of a list item (1. / 一、 / （1）) is read in the first characters
+
+    def __init__(self, p: _Para):
+        self.line = p.line
+        self.pieces = [p.text]
+        self.length = len(p.text)
+        self.head = p.text[: self._HEAD]
+        self.tail = p.text[-8:]  # enough for _is_open, which reads the last two characters
+        self.has_full_stop = "。" in p.text
+        self.starts_with_ordinal = bool(_ORDINAL.match(self.head))
+
+    def add(self, text: str) -> None:
+        self.pieces.append(text)
+        self.length += len(text)
+        self.tail = (self.tail + text[-8:])[-8:]
+        self.has_full_stop = self.has_full_stop or "。" in text
+        if len(self.head) < self._HEAD:
+            self.head = (self.head + text[: self._HEAD])[: self._HEAD]
+            self.starts_with_ordinal = bool(_ORDINAL.match(self.head))
 
 
 @dataclass
@@ -193,11 +226,13 @@ class _Parser:
         self.toc_seen: set[str] = set()
         self.appendix: list[str] = []
         self.other: list[str] = []
-        self.warnings: list[str] = []
+        self.warnings: list[tuple[int, str]] = []  # (line, message)
         self.state = "front"
         self.return_to = "front"
         self.table_seen = False
         self.last_article_line = self._last_article_line()
+        self.highest = 0  # the highest article number so far
+        self.first_line: dict[int, int] = {}  # article number → line of its first heading
 
     # -- classification ----------------------------------------------------------------------
     def _line(self, i: int) -> _Line:
@@ -290,7 +325,7 @@ class _Parser:
             self.preface.append(_Para(ln.body, ln.index + 1))
 
     def _in_toc(self, ln: _Line) -> None:
-        entry = re.sub(r"[.…·。\-—_\s0-9]+$", "", ln.compact)  # drop dot leaders and page numbers
+        entry = ln.compact.rstrip(".…·。-—_0123456789")  # drop dot leaders and page numbers
         long_prose = len(ln.compact) > 80 or "。" in ln.compact
         ends = entry in self.toc_seen or long_prose or self._structural(ln) == "article"
         if ends or self._block(ln) in ("preface", "appendix"):
@@ -374,16 +409,29 @@ class _Parser:
 
     # -- building the parts ------------------------------------------------------------------
     def _open_article(self, ln: _Line) -> bool:
+        """Open the article headed by ``ln``; False if the line is prose that starts with 第N条.
+
+        The next number (highest so far + 1) always opens an article. Any other number (a gap,
+        one already seen, one lower than the highest) opens one only if the line looks like a
+        heading: a short title, or a separator after 条 (``第3条　本规划…``); then it is kept as an
+        article of its own in the order it appears, never merged into its neighbour, and warned
+        about. ``第3条规定的内容…`` (no separator, a sentence) is text of the current article.
+        """
         m = _ARTICLE.match(ln.body)
         n = chinese_number(m.group(1))
-        last = self.articles[-1].number if self.articles else 0
         rest = m.group(2).strip()
         heading_like = _is_heading_title(rest)
-        if n is None or n <= last or (n != last + 1 and not heading_like):
+        separated = bool(rest) and ln.body[m.start(2) - 1] != "条"
+        expected = self.highest + 1
+        if n is None or n < 1 or (n != expected and not (heading_like or separated)):
             return False  # "第N条" at the start of a sentence of prose: text, not a heading
-        if n != last + 1:
-            missing = f"第{last + 1}条" if n == last + 2 else f"第{last + 1}条 to 第{n - 1}条"
-            self.warnings.append(f"line {ln.index + 1}: 第{n}条 follows 第{last}条 ({missing} not found)")
+        line = ln.index + 1
+        if n in self.first_line:
+            self.warnings.append((line, f"第{n}条 appears again (first at line {self.first_line[n]})"))
+        elif n < self.highest:
+            self.warnings.append((line, f"第{n}条 comes after 第{self.highest}条 (out of order)"))
+        self.first_line.setdefault(n, line)
+        self.highest = max(self.highest, n)
         self._close_article()
         chapter = self.chapters[-1][0] if self.chapters else None
         title, first = (rest, None) if heading_like else ("", rest)
@@ -414,12 +462,12 @@ class _Parser:
 
     def _start_appendix(self, ln: _Line) -> None:
         """The appendix begins: its caption lines (short, unfinished) leave the last article."""
-        moved: list[str] = []
+        moved: list[str] = []  # last first
         if self.current is not None:
             while self.current.paras and _is_trailer(self.current.paras[-1].text):
-                moved.insert(0, self.lines[self.current.paras.pop().line - 1])
+                moved.append(self.lines[self.current.paras.pop().line - 1])
         self._close_article(at_end=True)
-        self.appendix.extend(moved)
+        self.appendix.extend(reversed(moved))
         self.state = "appendix"
         self.table_seen = False
         self._in_appendix(ln)
@@ -472,9 +520,8 @@ def parse_plan(text: str, name: str = "<text>") -> ParsedPlan:
         Article(d.number, d.chapter, d.section, d.title, _paras_text(d.paras), d.line)
         for d in parser.articles
     ]
-    for a in articles:
-        if not a.text.strip():
-            parser.warnings.append(f"line {a.line}: 第{a.number}条 has no text")
+    warnings = parser.warnings + _missing_articles(articles)
+    warnings += [(a.line, f"第{a.number}条 has no text") for a in articles if not a.text.strip()]
     chapters = [Chapter(h, _paras_text(paras), line) for h, paras, line in parser.chapters]
     return ParsedPlan(
         title=parser.title,
@@ -485,5 +532,33 @@ def parse_plan(text: str, name: str = "<text>") -> ParsedPlan:
         toc="\n".join(parser.toc),
         appendix="\n".join(parser.appendix),
         other="\n".join(parser.other),
-        warnings=parser.warnings,
+        warnings=[f"line {line}: {message}" for line, message in sorted(warnings, key=lambda w: w[0])],
     )
+
+
+def _missing_articles(articles: list[Article]) -> list[tuple[int, str]]:
+    """(line, message) for each jump in the numbering over article numbers found nowhere in the
+    text: ``第8条 follows 第6条 (第7条 not found)``. A number that turns up elsewhere (out of order)
+    is not missing. Works on the numbers found, never on every number of a gap (第1条 then
+    第99999条 is one warning, at once)."""
+    found = sorted({a.number for a in articles})
+    out: list[tuple[int, str]] = []
+    highest = 0
+    previous: Article | None = None
+    for a in articles:
+        if a.number > highest + 1:
+            runs = []  # the missing numbers between highest and a.number, as runs (lo, hi)
+            lo = highest + 1
+            for k in found[bisect_right(found, highest) : bisect_left(found, a.number)]:
+                if k > lo:
+                    runs.append((lo, k - 1))
+                lo = k + 1
+            if lo < a.number:
+                runs.append((lo, a.number - 1))
+            if runs:
+                missing = ", ".join(f"第{x}条" if x == y else f"第{x}条 to 第{y}条" for x, y in runs)
+                where = f"follows 第{previous.number}条" if previous else "is the first article"
+                out.append((a.line, f"第{a.number}条 {where} ({missing} not found)"))
+        highest = max(highest, a.number)
+        previous = a
+    return out

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 
 EXPECTED = "expected a plan document as text (UTF-8 or GB18030/GBK) with articles headed 第N条"
@@ -154,9 +155,12 @@ _FULLWIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {
     "／": "/",
     "﹪": "%",
 }
+_FULLWIDTH_TABLE = str.maketrans(_FULLWIDTH)
 _NUMBERISH = set("0123456789.%:+")
 _THOUSANDS = re.compile(r"^\d{3}(?!\d)")
 _SPACES = " \t\u00a0\u3000"
+_SPACE_RUN = re.compile(f"[{_SPACES}]+")
+_COLON_OR_COMMA = re.compile("[：,]")
 
 
 def _latex_to_text(body: str) -> str:
@@ -217,59 +221,64 @@ def normalise_numbers(s: str) -> NormalisedText:
     Returns a :class:`NormalisedText`; ``.text`` is the normalised string and ``.raw_slice``
     recovers the verbatim quote behind any span of it.
     """
-    # Pass 1: LaTeX snippets and full-width characters, one chunk at a time.
-    pieces: list[tuple[str, int, int]] = []  # (normalised text, raw start, raw end)
-    pos = 0
-    for m in _LATEX.finditer(s):
-        for i in range(pos, m.start()):
-            pieces.append((_FULLWIDTH.get(s[i], s[i]), i, i + 1))
-        pieces.append((_latex_to_text(m.group(1)), m.start(), m.end()))
-        pos = m.end()
-    for i in range(pos, len(s)):
-        pieces.append((_FULLWIDTH.get(s[i], s[i]), i, i + 1))
-
-    chars: list[str] = []
+    # Pass 1: LaTeX snippets and full-width characters, one chunk at a time; for each character
+    # of the result, the raw span it came from.
+    pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    for text, a, b in pieces:
-        for ch in text:
-            chars.append(ch)
-            starts.append(a)
-            ends.append(b)
+    pos = 0
+    for m in _LATEX.finditer(s):
+        pieces.append(s[pos : m.start()].translate(_FULLWIDTH_TABLE))
+        starts.extend(range(pos, m.start()))
+        ends.extend(range(pos + 1, m.start() + 1))
+        latex = _latex_to_text(m.group(1))
+        pieces.append(latex)
+        starts.extend([m.start()] * len(latex))
+        ends.extend([m.end()] * len(latex))
+        pos = m.end()
+    pieces.append(s[pos:].translate(_FULLWIDTH_TABLE))
+    starts.extend(range(pos, len(s)))
+    ends.extend(range(pos + 1, len(s) + 1))
+    text = "".join(pieces)
+    n = len(text)
 
-    # Pass 2: a full-width colon between digits is a ratio; drop spaces inside or around numbers.
-    out_c: list[str] = []
-    out_s: list[int] = []
-    out_e: list[int] = []
-    n = len(chars)
-
-    def neighbour(i: int, step: int) -> str:
-        j = i + step
-        while 0 <= j < n and chars[j] in _SPACES:
-            j += step
-        return chars[j] if 0 <= j < n else ""
-
-    for i, ch in enumerate(chars):
-        if ch == "：" and neighbour(i, -1).isdigit() and neighbour(i, 1).isdigit():
-            ch = ":"
-        elif (
-            ch == "," and i > 0 and chars[i - 1].isdigit() and _THOUSANDS.match("".join(chars[i + 1 : i + 5]))
-        ):
-            continue  # 22,690 → 22690
-        elif ch in _SPACES:
-            left, right = neighbour(i, -1), neighbour(i, 1)
-            if (
-                left in _NUMBERISH
-                or right in _NUMBERISH
-                or (_is_cjk(left) and _is_cjk(right))
-                or _is_cjk_punct(left)
-                or _is_cjk_punct(right)
-            ) and not (left.isascii() and left.isalpha() and right.isascii() and right.isalpha()):
-                continue
-        out_c.append(ch)
-        out_s.append(starts[i])
-        out_e.append(ends[i])
-    return NormalisedText(s, "".join(out_c), tuple(out_s), tuple(out_e))
+    # Pass 2: a full-width colon between digits is a ratio; drop spaces inside or around numbers,
+    # and thousands separators. Each decision reads the nearest character that is not a space on
+    # either side; a run of spaces is decided once, as a whole (its spaces have the same sides).
+    keep = bytearray(b"\x01") * n
+    run_start: dict[int, int] = {}  # the end of a run of spaces → its start
+    run_end: dict[int, int] = {}  # the start of a run of spaces → its end
+    for m in _SPACE_RUN.finditer(text):
+        a, b = m.span()
+        run_start[b], run_end[a] = a, b
+        left = text[a - 1] if a > 0 else ""
+        right = text[b] if b < n else ""
+        if (
+            left in _NUMBERISH
+            or right in _NUMBERISH
+            or (_is_cjk(left) and _is_cjk(right))
+            or _is_cjk_punct(left)
+            or _is_cjk_punct(right)
+        ) and not (left.isascii() and left.isalpha() and right.isascii() and right.isalpha()):
+            keep[a:b] = bytes(b - a)
+    ratio_colons = []
+    for m in _COLON_OR_COMMA.finditer(text):
+        i = m.start()
+        if text[i] == "：":
+            j = run_start.get(i, i)  # the nearest character on the left that is not a space
+            k = run_end.get(i + 1, i + 1)  # and on the right
+            if j > 0 and k < n and text[j - 1].isdigit() and text[k].isdigit():
+                ratio_colons.append(i)
+        elif i > 0 and text[i - 1].isdigit() and _THOUSANDS.match(text[i + 1 : i + 5]):
+            keep[i] = 0  # 22,690 → 22690
+    if ratio_colons:
+        chars = list(text)
+        for i in ratio_colons:
+            chars[i] = ":"
+        text = "".join(chars)
+    return NormalisedText(
+        s, "".join(compress(text, keep)), tuple(compress(starts, keep)), tuple(compress(ends, keep))
+    )
 
 
 def _is_cjk(ch: str) -> bool:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
 from planwatch.observe.plausible import implausible
 from planwatch.observe.scope import ScopeError, read_scope
+from planwatch.observe.table import ObservationImportError, RowError, echo, read_table
 from planwatch.observe.units import UnitError, canonical, convert
 from planwatch.plan.model import Plan, Target
 from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
@@ -24,70 +25,8 @@ from planwatch.store.base import OBSERVATION_COLUMNS, ImportSummary, Store
 REQUIRED = ["indicator", "year", "value", "unit"]
 OPTIONAL = ["geo", "scope", "measure", "note", "source", "published", "method"]
 YEAR_RANGE = (2000, 2100)
-MAX_ERRORS_SHOWN = 50
-
-
-@dataclass(frozen=True)
-class RowError:
-    file: str
-    row: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.row is not None:
-            where += f": row {self.row}"
-        if self.column is not None:
-            where += f", column '{self.column}'"
-        return f"{where}: {self.message}"
-
-
-class ObservationImportError(ValueError):
-    """The file was refused; nothing was written. ``errors`` lists every problem found."""
-
-    def __init__(self, errors: list[RowError]):
-        self.errors = errors
-        shown = "\n".join(f"  {e}" for e in errors[:MAX_ERRORS_SHOWN])
-        more = f"\n  … and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
-        super().__init__(f"import refused, nothing was written ({len(errors)} problem(s)):\n{shown}{more}")
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (UTF-8, UTF-8 with BOM, or GB18030) or XLSX file as strings."""
-    name = str(path)
-    if not path.exists():
-        raise ObservationImportError([RowError(name, None, None, "file not found")])
-    suffix = path.suffix.lower()
-    try:
-        if suffix in {".xlsx", ".xlsm"}:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-        elif suffix in {".csv", ".txt", ".tsv"}:
-            raw = path.read_bytes()
-            if b"\x00" in raw[:4096]:
-                raise ObservationImportError([RowError(name, None, None, "binary file, expected CSV text")])
-            for enc in ("utf-8-sig", "gb18030"):
-                try:
-                    text = raw.decode(enc)
-                    break
-                except UnicodeDecodeError:
-                    continue
-            else:  # pragma: no cover - gb18030 decodes almost anything
-                raise ObservationImportError([RowError(name, None, None, "not UTF-8 or GB18030 text")])
-            from io import StringIO
-
-            sep = "\t" if suffix == ".tsv" else ","
-            df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False, sep=sep)
-        else:
-            raise ObservationImportError(
-                [RowError(name, None, None, f"unsupported file type {suffix or '(none)'}: expected .csv or .xlsx")]
-            )
-    except ObservationImportError:
-        raise
-    except Exception as e:  # pandas/openpyxl parse errors
-        raise ObservationImportError([RowError(name, None, None, f"cannot be read as a table: {e}")]) from e
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    return df
+MAX_MAGNITUDE = 1e15  # no published statistic of a city plan comes near this; 1e308 is a typo or a test
+FULL_WIDTH = re.compile("[\uff10-\uff19\uff0e\uff0c\uff0d\uff0b]")  # ０-９ ． ， － ＋
 
 
 _NAME_UNIT = re.compile(r"^(.*?)[(（]([^()（）]*)[)）]$")
@@ -106,21 +45,37 @@ def indicator_index(plan: Plan) -> dict[str, Target]:
     return index
 
 
-# A number as statisticians write it: an optional sign, digits with optional thousands separators in
-# groups of three (2,184.3), an optional decimal part, an optional exponent. "44,8" (a decimal comma)
-# and "2_184" are refused rather than guessed.
-_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
+# A number as statisticians write it: an optional sign, ASCII digits with optional thousands separators
+# in groups of three (2,184.3), an optional decimal part, an optional exponent. "44,8" (a decimal comma),
+# "2_184" and full-width digits are refused rather than guessed.
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
 
 def _parse_number(text: str) -> float | None:
-    s = text.strip().replace("，", ",")
+    s = text.strip()
     if not _NUMBER.match(s):
         return None
     v = float(s.replace(",", ""))
     return v if math.isfinite(v) else None
 
 
-def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame, list[RowError]]:
+def _number_problem(text: str) -> str:
+    """Why ``text`` is not read as a number, with what to do."""
+    t = text.strip()
+    if FULL_WIDTH.search(t):
+        return f"{echo(t)} has full-width characters (０-９, ．): retype it in ASCII, or import with --normalise-width"
+    if re.fullmatch(r"[+-]?[0-9]+,[0-9]{1,2}", t):
+        return f"{echo(t)} looks like a decimal comma: write {t.replace(',', '.')} (or use thousands separators in groups of three)"
+    if "_" in t:
+        return f"{echo(t)} has an underscore: write the number without it"
+    if t.lower() in {"inf", "-inf", "+inf", "nan", "infinity", "-infinity"}:
+        return f"{echo(t)} is not a finite number"
+    if t == "":
+        return "empty: give a number"
+    return f"{echo(t)} is not a number (write 2184.3 or 2,184.3)"
+
+
+def validate_rows(df: pd.DataFrame, plan: Plan, file: str, *, normalise_width: bool = False) -> tuple[pd.DataFrame, list[RowError]]:
     """Check and convert every row. Returns the rows ready for the store and the errors found.
 
     A row that measures the indicator itself (see :mod:`planwatch.observe.scope`) is converted to the
@@ -132,37 +87,37 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
     if missing:
         cols = ", ".join(df.columns) or "(none)"
         return pd.DataFrame(), [RowError(file, 1, c, f"required column is missing (the header has: {cols})") for c in missing]
-    unknown = [c for c in df.columns if c not in REQUIRED + OPTIONAL]
-    if unknown:
-        known = ", ".join(REQUIRED + OPTIONAL)
-        return pd.DataFrame(), [RowError(file, 1, c, f"unknown column (a misspelling or a second copy?); the columns are: {known}")
-                                for c in unknown]
     if df.empty:
         return pd.DataFrame(), [RowError(file, None, None, "no data rows")]
     for c in OPTIONAL:
         if c not in df.columns:
             df[c] = ""
+    if "_row" not in df.columns:  # a frame built in code: rows as a spreadsheet counts them
+        df = df.assign(_row=range(2, len(df) + 2))
+    extras = [c for c in df.columns if c not in REQUIRED + OPTIONAL + ["_row"]]
     index = indicator_index(plan)
     geos = set(plan.meta.districts)
     whole = {"", plan.meta.whole_area, "北京市", "全市"}
     out = []
     seen: dict[tuple, int] = {}
-    for i, r in enumerate(df.to_dict("records")):
-        row = i + 2  # the header is row 1
+    for r in df.to_dict("records"):
+        row = int(r["_row"])
         n_err = len(errors)
+        if normalise_width:
+            r = {k: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v for k, v in r.items()}
         ind = str(r["indicator"]).strip()
         target = index.get(ind)
         if target is None:
             m = _NAME_UNIT.match(ind)
             target = index.get(m.group(1).strip()) if m else None
         if target is None:
-            errors.append(RowError(file, row, "indicator", f"unknown indicator {ind!r} (give an id like T05 or the plan's name)"))
+            errors.append(RowError(file, row, "indicator", f"unknown indicator {echo(ind)} (give an id like T05 or the plan's name)"))
         elif target.same_as:
             target = plan.target(target.same_as)  # an article restating a table row: the row holds the data
         year_s = str(r["year"]).strip()
         year = None
-        if not re.fullmatch(r"\d{4}(\.0)?", year_s):
-            errors.append(RowError(file, row, "year", f"{year_s!r} is not a year"))
+        if not re.fullmatch(r"[0-9]{4}(\.0)?", year_s):
+            errors.append(RowError(file, row, "year", f"{echo(year_s)} is not a year (four ASCII digits, e.g. 2023)"))
         else:
             year = int(float(year_s))
             if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
@@ -170,12 +125,16 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
         raw_value = str(r["value"]).strip()
         value = _parse_number(raw_value)
         if value is None:
-            errors.append(RowError(file, row, "value", f"{raw_value!r} is not a number (write 2184.3 or 2,184.3)"))
+            errors.append(RowError(file, row, "value", _number_problem(raw_value)))
+        elif abs(value) >= MAX_MAGNITUDE:
+            errors.append(RowError(file, row, "value", f"{echo(raw_value)} is not a plausible statistic (|value| ≥ 1e15): "
+                                                       "check the number"))
+            value = None
         geo = str(r["geo"]).strip()
         if geo in whole:
             geo = ""
         elif geo not in geos:
-            errors.append(RowError(file, row, "geo", f"unknown geo {geo!r}: expected empty (全市) or one of {', '.join(sorted(geos))}"))
+            errors.append(RowError(file, row, "geo", f"unknown geo {echo(geo)}: expected empty (全市) or one of {', '.join(sorted(geos))}"))
         scope = str(r["scope"]).strip()
         reading = None
         if target is not None:
@@ -220,7 +179,9 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
                 "raw_value": raw_value, "raw_unit": raw_unit, "conversion": conversion,
                 "scope": scope, "measure": reading.measure.value if reading.measure else "",
                 "comparable": reading.comparable, "origin": "official", "synthetic": False,
-                "note": str(r["note"]).strip(), "source": str(r["source"]).strip(),
+                "note": "；".join([str(r["note"]).strip()] * bool(str(r["note"]).strip())
+                                 + [f"{c}：{str(r[c]).strip()}" for c in extras if str(r[c]).strip()]),
+                "source": str(r["source"]).strip(),
                 "published": str(r["published"]).strip(), "method": str(r["method"]).strip() or "statistics",
                 "file": file, "file_row": row,
             }
@@ -228,11 +189,17 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str) -> tuple[pd.DataFrame
     return pd.DataFrame(out, columns=OBSERVATION_COLUMNS), errors
 
 
-def import_observations(path: str | Path, store: Store, plan: Plan) -> ImportSummary:
-    """Validate ``path`` against ``plan`` and append it to ``store``, all or nothing."""
+def import_observations(path: str | Path, store: Store, plan: Plan, *, sheet: str | None = None,
+                        extra_columns: tuple[str, ...] = (), normalise_width: bool = False) -> ImportSummary:
+    """Validate ``path`` against ``plan`` and append it to ``store``, all or nothing.
+
+    ``sheet``: the workbook sheet to read (needed when more than one has data); ``extra_columns``:
+    columns besides the known ones to accept (kept in each row's note as "name：value");
+    ``normalise_width``: read full-width digits and punctuation (０-９，．) as ASCII (NFKC) instead of
+    refusing them."""
     path = Path(path)
-    df = read_table(path)
-    rows, errors = validate_rows(df, plan, path.name)
+    df = read_table(path, sheet=sheet, columns=REQUIRED + OPTIONAL, extra_columns=extra_columns)
+    rows, errors = validate_rows(df, plan, path.name, normalise_width=normalise_width)
     if errors:
         raise ObservationImportError(errors)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -14,6 +14,10 @@ Supported inputs (anything else is refused rather than silently mis-projected):
   Google China). Converted to WGS 84 by inverting the published forward formula iteratively
   (:func:`gcj02_to_wgs84`, below a millimetre).
 
+A 3D form of these (EPSG:4979 WGS 84 3D, which GDAL reports for RFC 7946 GeoJSON with heights;
+EPSG:4480 CGCS2000 3D; a compound CRS with a vertical part) is read as its 2D CRS: the layers are
+2-D, so heights are dropped (and said so).
+
 Beijing 1954 and Xi'an 1980 need a local datum transformation whose parameters are not public,
 so they are refused: reproject them to CGCS2000 first.
 """
@@ -73,6 +77,19 @@ def is_supported(crs: pyproj.CRS) -> bool:
     return epsg in {4326, 4490, 3857} or 4491 <= epsg <= 4554 or 32643 <= epsg <= 32653
 
 
+def horizontal_crs(crs: pyproj.CRS) -> tuple[pyproj.CRS, str]:
+    """The 2D CRS of a 3D one (EPSG:4979 → EPSG:4326, EPSG:4480 → EPSG:4490, a compound CRS → its
+    horizontal part) and a note saying so; a 2D CRS unchanged with no note."""
+    if len(crs.axis_info) < 3 and not crs.is_compound:
+        return crs, ""
+    flat = crs.to_2d()
+    for epsg in (4326, 4490):  # name the common ones by their code (to_2d keeps a nameless copy)
+        if flat.equals(pyproj.CRS.from_epsg(epsg), ignore_axis_order=True):
+            flat = pyproj.CRS.from_epsg(epsg)
+    label = crs_label(crs) if crs_label(crs) == crs.name else f"{crs_label(crs)} ({crs.name})"
+    return flat, f"{label} is 3D: read as {crs_label(flat)}, heights dropped (layers are 2-D)"
+
+
 def parse_crs(text: str) -> SourceCRS:
     """Read a ``--crs`` value: ``EPSG:4548``, ``4548``, ``gcj02`` (also gcj-02, mars)."""
     t = text.strip()
@@ -86,9 +103,10 @@ def parse_crs(text: str) -> SourceCRS:
         crs = pyproj.CRS.from_user_input(t)
     except pyproj.exceptions.CRSError as e:
         raise CRSProblem(f"--crs {text}: not a CRS pyproj knows ({e}); supported: {SUPPORTED_HELP}") from e
-    if not is_supported(crs):
+    flat, note = horizontal_crs(crs)
+    if not is_supported(flat):
         raise CRSProblem(f"--crs {text} ({crs.name}) is not supported; supported: {SUPPORTED_HELP}")
-    return SourceCRS(crs)
+    return SourceCRS(flat, note=f"--crs {text}: {note}" if note else "")
 
 
 def resolve_crs(file_crs: pyproj.CRS | None, given: str | None, *, file: str) -> SourceCRS:
@@ -96,20 +114,22 @@ def resolve_crs(file_crs: pyproj.CRS | None, given: str | None, *, file: str) ->
     a file with no CRS and nothing given is refused. Unsupported CRSs are refused."""
     if given:
         chosen = parse_crs(given)
-        if file_crs is not None and (chosen.gcj02 or not file_crs.equals(chosen.crs, ignore_axis_order=True)):
-            return SourceCRS(chosen.crs, chosen.gcj02, f"the file declares {crs_label(file_crs)}; --crs {given} used as given")
+        if file_crs is not None and (chosen.gcj02 or not horizontal_crs(file_crs)[0].equals(chosen.crs, ignore_axis_order=True)):
+            note = f"the file declares {crs_label(file_crs)}; --crs {given} used as given"
+            return SourceCRS(chosen.crs, chosen.gcj02, f"{note}; {chosen.note}" if chosen.note else note)
         return chosen
     if file_crs is None:
         raise CRSProblem(
             f"{file}: the file has no CRS (a Shapefile without .prj, or a GeoParquet without crs); "
             f"give it with --crs, e.g. --crs EPSG:4326, --crs EPSG:4548 or --crs gcj02"
         )
-    if not is_supported(file_crs):
+    flat, note = horizontal_crs(file_crs)
+    if not is_supported(flat):
         raise CRSProblem(
             f"{file}: its CRS {crs_label(file_crs)} ({file_crs.name}) is not supported; reproject it to CGCS2000 or "
             f"WGS 84 first, or override with --crs ({SUPPORTED_HELP})"
         )
-    return SourceCRS(file_crs)
+    return SourceCRS(flat, note=f"the file's CRS {note}" if note else "")
 
 
 # ------------------------------------------------------------------ GCJ-02

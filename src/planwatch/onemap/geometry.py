@@ -10,6 +10,7 @@ identifying field when the file has one (id, code, name, 名称, 编号, BSM, DK
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -97,7 +98,7 @@ def _finite_per_geometry(geoms: np.ndarray) -> np.ndarray:
 def repair_geometries(
     gdf: gpd.GeoDataFrame, layer_type: LayerType, file: str, *, crs_label: str = ""
 ) -> tuple[gpd.GeoDataFrame, list[str], list[FeatureProblem]]:
-    """Repair invalid geometries with ``shapely.make_valid`` and drop Z. Assumes
+    """Repair invalid geometries with ``shapely.make_valid`` and drop Z and M. Assumes
     :func:`check_geometry_presence` passed. For polygon layers a repair that yields a
     GeometryCollection keeps its polygonal part; one with no polygonal part left is refused.
 
@@ -108,10 +109,8 @@ def repair_geometries(
     problems: list[FeatureProblem] = []
     in_crs = f" ({crs_label})" if crs_label else ""
 
-    has_z = shapely.has_z(geoms)
-    if has_z.any():
-        geoms = np.where(has_z, shapely.force_2d(geoms), geoms)
-        repairs.append(f"{file}: Z coordinates dropped from {int(has_z.sum())} feature(s) (layers are 2-D)")
+    geoms, flattened = flatten_to_2d(geoms, file)
+    repairs += flattened
 
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
     if len(invalid):
@@ -136,6 +135,101 @@ def repair_geometries(
     out = gdf.copy()
     out[gdf.geometry.name] = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)
     return out, repairs, problems
+
+
+def flatten_to_2d(geoms: np.ndarray, file: str, *, measured_on_read: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Drop Z and M from every geometry (layers are 2-D: areas and overlaps are planar). Returns the
+    geometries and a note, ``flattened N 3D/M geometries to 2D``, when any had them.
+    ``measured_on_read``: features whose M values the reader already dropped (pyogrio reads a
+    measured layer as 2-D and only warns), counted in the note."""
+    has_z = shapely.has_z(geoms)
+    has_m = shapely.has_m(geoms)
+    flat = has_z | has_m
+    if flat.any():
+        geoms = np.where(flat, shapely.force_2d(geoms), geoms)
+    n_z, n_m = int(has_z.sum()), int(has_m.sum()) + measured_on_read
+    if not n_z and not n_m:
+        return geoms, []
+    what = []
+    if n_z:
+        what.append(f"Z coordinates dropped from {n_z} feature(s)")
+    if n_m:
+        what.append(f"M values dropped from {n_m} feature(s)")
+    n = max(int(flat.sum()), measured_on_read)  # a measured layer's features may also have Z
+    return geoms, [f"{file}: flattened {n} 3D/M geometries to 2D ({'; '.join(what)}; layers are 2-D)"]
+
+
+def unreadable_geometries(wkb: np.ndarray, labels: list[str], file: str) -> list[FeatureProblem]:
+    """The features whose WKB GEOS refuses to build (an unclosed ring, a ring of fewer than 4
+    points, …), each named with its number and id, and what to do. ``wkb``: one item per feature in
+    file order (None for a feature without geometry)."""
+    wkb = np.asarray(wkb, dtype=object)
+    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    present = np.array([w is not None and not (isinstance(w, float) and np.isnan(w)) for w in wkb], dtype=bool)
+    problems = []
+    for i in np.flatnonzero(shapely.is_missing(geoms) & present):
+        try:
+            shapely.from_wkb(wkb[i])
+            reason = "GEOS cannot build it"
+        except shapely.errors.ShapelyError as e:
+            reason = str(e)
+        problems.append(FeatureProblem(file, labels[i], None, explain_geos_reading_error(reason)))
+    return problems
+
+
+def explain_geos_reading_error(reason: str) -> str:
+    """GEOS's words for a geometry it cannot build, in the user's words, with what to do."""
+    if "do not form a closed linestring" in reason:
+        return "a polygon ring is not closed (its last point is not its first): close it by repeating the first point at the end"
+    m = re.search(r"Invalid number of points in LinearRing found (\d+)", reason)
+    if m:
+        return (f"a polygon ring has {m.group(1)} point(s); a ring needs at least 4 (3 corners and the first repeated "
+                "at the end): fix or delete this feature")
+    m = re.search(r"Invalid number of points in LineString found (\d+)", reason)
+    if m:
+        return f"a line has {m.group(1)} point(s); a line needs at least 2: fix or delete this feature"
+    return f"the geometry cannot be built ({reason}): fix or delete this feature"
+
+
+def rename_fields(
+    gdf: gpd.GeoDataFrame, mapping: dict[str, str], file: str
+) -> tuple[gpd.GeoDataFrame, list[str], list[FeatureProblem]]:
+    """Read the file's fields under the layer type's names (``--field name=stop_name``): ``mapping``
+    is layer-type field → file field. A file field is matched exactly, else case-insensitively (a
+    Shapefile's STOP_NAME). A file field of the target's name that is not itself renamed is kept as
+    ``src_<name>``. Returns (frame, notes, problems); an unknown file field is a problem naming the
+    fields the file has."""
+    if not mapping:
+        return gdf, [], []
+    geom_col = gdf.geometry.name
+    fields = [str(c) for c in gdf.columns if c != geom_col]
+    have = ", ".join(fields) or "none"
+    renames: dict[str, str] = {}
+    notes: list[str] = []
+    problems: list[FeatureProblem] = []
+    for target, source in mapping.items():
+        col = source if source in fields else None
+        if col is None:
+            folded = [c for c in fields if c.lower() == source.lower()]
+            col = folded[0] if len(folded) == 1 else None
+        if col is None:
+            problems.append(FeatureProblem(file, None, source, f"no such field (--field {target}={source}); the file has: {have}"))
+        elif col in renames:
+            problems.append(FeatureProblem(file, None, col, f"mapped twice (--field {renames[col]}={source} and "
+                                                            f"--field {target}={source}): give one target per field"))
+        elif target == geom_col:
+            problems.append(FeatureProblem(file, None, col, f"--field {target}={source}: '{target}' is the geometry column"))
+        else:
+            renames[col] = target
+    if problems:
+        return gdf, [], problems
+    displaced = {t: f"src_{t}" for t in renames.values() if t in fields and t not in renames}
+    for col, target in renames.items():
+        if col != target:
+            notes.append(f"{file}: field '{col}' read as '{target}' (--field {target}={mapping[target]})")
+    for t, kept in displaced.items():
+        notes.append(f"{file}: the file's own field '{t}' kept as '{kept}' (--field {t}=… takes its place)")
+    return gdf.rename(columns={**displaced, **renames}), notes, problems
 
 
 def keep_geometry_kind(geom, kind: str):

@@ -15,10 +15,12 @@ table that the next layer write removes; the registry never points at a half-wri
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,21 +127,109 @@ _LAYER_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 _GPKG_REFERENCING = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents", "gpkg_data_columns")
 
 DEFAULT_DB = "planwatch.gpkg"
+LOCK_WAIT_S = 30  # how long a write waits for another program's write to finish ($PLANWATCH_LOCK_WAIT)
+BUSY_TIMEOUT_S = 2  # sqlite's own wait per attempt
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers"}
+
+
+class StoreError(ValueError):
+    """The store cannot be opened or written as asked; the message names the path and what to do."""
+
+
+def _check_is_planwatch_store(path: Path) -> None:
+    """Refuse, without writing a byte, a file that is not a planwatch store."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"{path}: not a planwatch store (not a GeoPackage/SQLite file); planwatch will not modify it")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)) as con:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise  # waited on by the caller
+        raise StoreError(f"{path}: not a planwatch store ({e}); planwatch will not modify it") from e
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path}: not a planwatch store ({e}); planwatch will not modify it") from e
+    if names and not (names & PLANWATCH_TABLES):
+        shown = ", ".join(sorted(names)[:6]) + (" …" if len(names) > 6 else "")
+        raise StoreError(f"{path}: a SQLite/GeoPackage file but not a planwatch store (it holds {shown}); "
+                         "planwatch will not modify it: give another --db")
 
 
 class GeoPackageStore(Store):
     """Observations in a GeoPackage/SQLite file (created on first use)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, create: bool = True, on_wait: Callable[[str], None] | None = None):
+        """Open the store at ``path``; with ``create``, make it if it does not exist yet.
+
+        Refused with :class:`StoreError`, the file left untouched: a folder, a missing file (without
+        ``create``), a missing parent folder, a file that is not SQLite, a SQLite/GeoPackage file that
+        holds other tables but no planwatch store, a store written by a newer planwatch, and a
+        read-only store that would need upgrading. Opening a current store writes nothing."""
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
-            raise ValueError(f"{self.path}: is a folder, expected a .gpkg file")
-        with closing(self._connect()) as con:
-            con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
-            con.executescript(_GPKG_CORE + _PLANWATCH_TABLES + _LAYER_TABLES)
-            con.commit()
-            self._upgrade(con)
+        self.on_wait = on_wait  # told when the store is busy and planwatch waits for it
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder; give the path of a .gpkg file")
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            if not create:
+                raise StoreError(f"{self.path}: no planwatch store there (check the path, --db or $PLANWATCH_DB; "
+                                 "a store is created by planwatch observe import or planwatch layers import)")
+            if not self.path.parent.exists():
+                raise StoreError(f"{self.path}: the folder {self.path.parent} does not exist")
+        else:
+            self._wait_while_locked(lambda: _check_is_planwatch_store(self.path))
+        try:
+            with closing(self._connect()) as con:
+                if self._current(con):
+                    return
+                con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+                con.executescript(_GPKG_CORE + _PLANWATCH_TABLES + _LAYER_TABLES)
+                con.commit()
+                self._upgrade(con)
+        except sqlite3.OperationalError as e:
+            if "readonly" in str(e) or "read-only" in str(e):
+                raise StoreError(f"{self.path}: the store is read-only and needs to be set up or upgraded; "
+                                 "open it once with write permission") from e
+            if "unable to open" in str(e):
+                raise StoreError(f"{self.path}: cannot be created or opened ({e})") from e
+            raise
+
+    def _current(self, con: sqlite3.Connection) -> bool:
+        """The schema is there and current: nothing to write."""
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"pw_meta", "pw_observations", "pw_imports", "pw_layers"} <= names:
+            return False
+        row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: written by a newer planwatch (store schema {row[0]}; this planwatch knows "
+                             f"{SCHEMA_VERSION}): upgrade planwatch to open it")
+        return row is not None and int(row[0]) == SCHEMA_VERSION
+
+    def _begin(self, con: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting (and saying so once) while another program writes."""
+        self._wait_while_locked(lambda: con.execute("BEGIN IMMEDIATE"))
+
+    def _wait_while_locked(self, action):
+        """Run ``action``, retrying while another program holds the store locked (saying so once),
+        up to ``$PLANWATCH_LOCK_WAIT`` seconds; then :class:`StoreError`."""
+        wait = float(os.environ.get("PLANWATCH_LOCK_WAIT", LOCK_WAIT_S))
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if not told and self.on_wait is not None:
+                    self.on_wait(f"the store {self.path} is in use by another program; waiting up to {wait:g} s…")
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"{self.path}: the store stayed locked by another program for {wait:g} s; "
+                                     "nothing was written, try again when it has finished") from e
 
     def _upgrade(self, con: sqlite3.Connection) -> None:
         """Bring the observation table to :data:`SCHEMA_VERSION`, in one transaction (a kill -9
@@ -147,10 +237,7 @@ class GeoPackageStore(Store):
         row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
         if row is not None and int(row[0]) == SCHEMA_VERSION:
             return
-        if row is not None and int(row[0]) > SCHEMA_VERSION:
-            raise ValueError(f"{self.path}: written by a newer planwatch (store schema {row[0]}; this planwatch knows "
-                             f"{SCHEMA_VERSION}): upgrade planwatch to open it")
-        con.execute("BEGIN IMMEDIATE")
+        self._begin(con)
         try:
             columns = {r[1] for r in con.execute("PRAGMA table_info(pw_observations)")}
             if columns and "origin" not in columns:
@@ -175,7 +262,7 @@ class GeoPackageStore(Store):
         return int(row[0]) if row else 1
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        con = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         con.execute("PRAGMA foreign_keys = ON")
         return con
 
@@ -184,7 +271,7 @@ class GeoPackageStore(Store):
         if missing:
             raise ValueError(f"rows lack columns {missing}")
         with closing(self._connect()) as con:
-            con.execute("BEGIN IMMEDIATE")
+            self._begin(con)
             try:
                 summary = self._append(con, rows, file=file, sha256=sha256, plan_id=plan_id)
                 con.execute("COMMIT")
@@ -326,7 +413,7 @@ class GeoPackageStore(Store):
     def _switch_layer(self, row: dict, previous: str | None) -> None:
         """One transaction: point the registry at the new table, drop the previous one."""
         with closing(self._connect()) as con:
-            con.execute("BEGIN IMMEDIATE")
+            self._begin(con)
             try:
                 con.execute(
                     "INSERT INTO pw_layers (layer_type, table_name, version, features, crs, sha256, content_hash, source,"
@@ -357,7 +444,7 @@ class GeoPackageStore(Store):
     def _drop_orphan_layer_tables(self) -> None:
         """Remove layer tables the registry does not point at (left by a write that crashed)."""
         with closing(self._connect()) as con:
-            con.execute("BEGIN IMMEDIATE")
+            self._begin(con)
             try:
                 current = {r[0] for r in con.execute("SELECT table_name FROM pw_layers")}
                 names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
