@@ -57,6 +57,9 @@ class TargetValue(Strict):
     raw: str = ""  # the cell or phrase as the plan writes it, e.g. "<2300", "稳定在6左右"
     ocr: OcrCorrection | None = None
     reference: Baseline | None = None  # only for kind=decrease_from: the value to go below
+    # The final account's "nearly met" (基本达成) for a hard target (a bound, an exact level, a range):
+    # the largest shortfall, in the target's unit, still called nearly met. None: met or missed.
+    nearly: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _value_matches_kind(self) -> TargetValue:
