@@ -147,3 +147,11 @@ def test_a_kept_bound_needs_no_pace(plan):
     r = bridge(plan, obs([("T05", 2022, 2184.3)]), 2025, 2035).set_index("id").loc["T05"]
     assert r.required_change is None or math.isnan(r.required_change)
     assert "已满足上限" in r.reason
+
+
+def test_a_recorded_judgement_decides_a_qualitative_target_and_says_whose(plan):
+    j = pd.DataFrame([{"target": "T16", "year": 2025, "verdict": "达成", "by": "张三", "date": "2026-03-01",
+                       "evidence": "能耗考核通报.pdf（sha256 1a2b3c4d）", "note": ""}])
+    r = final_account(plan, obs([]), 2025, judgements=j).set_index("id").loc["T16"]
+    assert r.verdict == "met" and r.judged and r.judged_by == "张三"
+    assert "人工评估：张三于2026-03-01评定为达成" in r.reason and "能耗考核通报.pdf" in r.reason

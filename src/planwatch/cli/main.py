@@ -280,17 +280,24 @@ def _show_frame(df, format: str, cols: list[str]) -> None:
 
 @app.command("evaluate")
 def evaluate(
-    year: Annotated[int, typer.Option("--year", help="the check-up year")],
+    year: Annotated[int | None, typer.Option("--year", help="the check-up year")] = None,
+    final: Annotated[int | None, typer.Option("--final", help="the final account of the plan period ending in this year (五年评估)")] = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
     force: ForceOpt = False,
 ) -> None:
-    """Evaluate every target with data in or before YEAR: level, reason, methods, forecast."""
+    """Evaluate every target with data in or before YEAR: level, reason, methods, forecast. With
+    --final Y instead: every target's final verdict for Y (达成, 基本达成, 未达成, 无法评估) with its gap."""
     from planwatch.evaluate.engine import LEVEL_ZH, checkup, checkup_records
 
     _check_format(format)
+    if (year is None) == (final is None):
+        _fail("give --year Y (the annual check-up) or --final Y (the final account), one of them", code=2)
     p = _load(plan)
+    if final is not None:
+        _final_account(p, db, final, format)
+        return
     _check_year(year, p, force)
     obs = _observations_or_fail(_store(db, p), db)
     if format == "json":
@@ -304,6 +311,64 @@ def evaluate(
     colour = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_black"}
     for r in ev.itertuples():
         table.add_row(r.id, f"[{colour[r.level]}]{LEVEL_ZH[r.level]}[/]", r.reason)
+    out.print(table)
+
+
+def _final_account(p, db, final: int, format: str) -> None:
+    from planwatch.evaluate.final import final_account
+
+    first, last = p.meta.period
+    if not first <= final <= last:
+        _fail(f"--final {final} is outside the plan's period ({first}–{last}): the final account is of a year in it, "
+              f"usually its last, {last}")
+    fa = final_account(p, _observations_or_fail(_store(db, p), db), final)
+    if format == "json":
+        _print_json(fa.to_dict("records"))
+        return
+    table = Table(title=f"{p.meta.title} — {final}年终期评估（五年评估）")
+    for c in ("id", "verdict", "reason"):
+        table.add_column(c, overflow="fold", no_wrap=c == "verdict")
+    colour = {"met": "green", "nearly": "yellow", "missed": "red", "unknown": "bright_black"}
+    for r in fa.itertuples():
+        mark = "（暂定）" if r.provisional else ""
+        table.add_row(r.id, f"[{colour[r.verdict]}]{r.verdict_zh}{mark}[/]", r.reason)
+    out.print(table)
+    counts = fa.drop_duplicates("id")["verdict_zh"].value_counts()
+    out.print("，".join(f"{k} {v} 项" for k, v in counts.items()), highlight=False)
+
+
+@app.command("bridge")
+def bridge_cmd(
+    from_year: Annotated[int, typer.Option("--from", help="the year of the level reached (the plan period's end)")],
+    to_year: Annotated[int, typer.Option("--to", help="the horizon whose targets to bridge to, e.g. 2035")],
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    format: FormatOpt = "table",
+) -> None:
+    """For every target with a TO value: the annual change (and growth rate) needed from the level
+    reached by FROM, the pace achieved since the baseline, their ratio, and suggested interim values
+    halfway (linear and constant growth) — suggestions for the next plan, never targets."""
+    from planwatch.evaluate.bridge import bridge
+
+    _check_format(format)
+    p = _load(plan)
+    horizons = sorted({tv.year for t in p.targets for tv in t.targets})
+    if to_year not in horizons or to_year <= from_year:
+        _fail(f"--to {to_year}: the plan's target years are {', '.join(map(str, horizons))}; give one after --from {from_year}")
+    if not p.meta.base_year < from_year < to_year:
+        _fail(f"--from {from_year}: give a year after the plan's base year {p.meta.base_year} and before --to")
+    b = bridge(p, _observations_or_fail(_store(db, p), db), from_year, to_year)
+    if format == "json":
+        _print_json(b.to_dict("records"))
+        return
+    table = Table(title=f"{p.meta.title} — {from_year}年至{to_year}年的衔接")
+    for c in ("id", "interim", "reason"):
+        table.add_column(c, overflow="fold")
+    for r in b.itertuples():
+        interim = "" if r.interim_linear is None or r.interim_linear != r.interim_linear else (
+            f"{r.interim_year}年建议值（非目标）：线性{r.interim_linear:.4g}"
+            + (f"，等比{r.interim_growth:.4g}" if r.interim_growth == r.interim_growth and r.interim_growth is not None else ""))
+        table.add_row(r.id, interim, r.reason)
     out.print(table)
 
 

@@ -145,11 +145,16 @@ FINAL_COLUMNS = [
 ]
 
 
-def final_account(plan, obs, final_year: int):
+def final_account(plan, obs, final_year: int, judgements=None):
     """One row per target of ``plan``: its final verdict for ``final_year`` from the graded figure of
     that year or, failing one, the latest before it (``provisional``), with the gap and a reason
     that quotes the target. Targets ``same_as`` another share its figure and verdict; targets with
-    no comparable figure are 无法评估 and say so. Returns a DataFrame with :data:`FINAL_COLUMNS`."""
+    no comparable figure are 无法评估 and say so.
+
+    ``judgements`` (columns :data:`JUDGEMENT_COLUMNS`; ``verdict`` met/nearly/missed or 达成/基本达成/
+    未达成) are a curator's recorded verdicts on qualitative targets: the latest for the target and
+    ``final_year`` stands, shown as a human judgement with its author, date and evidence. Returns a
+    DataFrame with :data:`FINAL_COLUMNS`."""
     import pandas as pd
 
     from planwatch.evaluate.engine import latest_per_indicator, target_text
@@ -189,6 +194,15 @@ def final_account(plan, obs, final_year: int):
             year, shown, provisional = None, "", False
             why = fv.rule if tv.kind == Kind.QUALITATIVE else f"尚无{final_year}年及以前口径一致的数据"
             reason = f"{tv.year}年目标{target_txt}；{why}，{fv.verdict_zh}（{src}）"
+        judged = None
+        if tv.kind == Kind.QUALITATIVE and judgements is not None and len(judgements):
+            mine = judgements[(judgements["target"] == t.id) & (judgements["year"] == final_year)]
+            if len(mine):
+                judged = mine.sort_values("date", kind="stable").iloc[-1]
+                fv = FinalVerdict(VERDICT_WORDS[str(judged["verdict"])], math.nan, math.nan, "人工评估")
+                reason = (f"{tv.year}年目标{target_txt}；人工评估：{judged['by']}于{judged['date']}评定为{fv.verdict_zh}"
+                          f"，依据：{judged['evidence'] or '未附证据'}" + (f"；{judged['note']}" if judged["note"] else "")
+                          + f"（{src}）")
         if t.same_as:
             reason += f"；与{t.same_as}为同一指标，数据与评判相同"
         rows.append({
@@ -200,5 +214,8 @@ def final_account(plan, obs, final_year: int):
             "verdict_zh": fv.verdict_zh, "gap": fv.gap, "gap_pct": fv.gap_pct, "rule": fv.rule,
             "precision_benefit": fv.precision_benefit, "reason": reason,
             "obs_source": r["source"] if have else "", "obs_published": r["published"] if have else "",
+            "judged": judged is not None, "judged_by": judged["by"] if judged is not None else "",
+            "judged_on": judged["date"] if judged is not None else "",
+            "evidence": judged["evidence"] if judged is not None else "",
         })  # fmt: skip
     return pd.DataFrame(rows, columns=FINAL_COLUMNS)
