@@ -142,7 +142,10 @@ FINAL_COLUMNS = [
     "id", "name", "category", "unit", "source", "linked_to", "baseline_year", "baseline_value", "target_year",
     "target_kind", "target_value", "target_raw", "year", "value", "value_text", "provisional", "verdict",
     "verdict_zh", "gap", "gap_pct", "rule", "precision_benefit", "reason", "obs_source", "obs_published",
+    "judged", "judged_by", "judged_on", "evidence",
 ]
+JUDGEMENT_COLUMNS = ["target", "year", "verdict", "by", "date", "evidence", "note"]  # one row per recorded judgement
+VERDICT_WORDS = {"met": MET, "达成": MET, "nearly": NEARLY, "基本达成": NEARLY, "missed": MISSED, "未达成": MISSED}
 
 
 def final_account(plan, obs, final_year: int, judgements=None):
