@@ -152,7 +152,8 @@ def test_the_store_is_a_geopackage_with_registered_tables(store, db, plan):
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
     contents = {r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM gpkg_contents")}
-    assert contents == {"pw_observations": "attributes", "pw_imports": "attributes", "pw_layers": "attributes"}
+    assert contents == {"pw_observations": "attributes", "pw_imports": "attributes", "pw_layers": "attributes",
+                        "pw_judgements": "attributes", "pw_evidence": "attributes"}
     assert con.execute("SELECT count(*) FROM pw_observations").fetchone()[0] == 14
 
 

@@ -321,7 +321,9 @@ def _final_account(p, db, final: int, format: str) -> None:
     if not first <= final <= last:
         _fail(f"--final {final} is outside the plan's period ({first}–{last}): the final account is of a year in it, "
               f"usually its last, {last}")
-    fa = final_account(p, _observations_or_fail(_store(db, p), db), final)
+    store = _store(db, p)
+    # a curator's recorded verdict stands for a qualitative target (planwatch judge)
+    fa = final_account(p, _observations_or_fail(store, db), final, judgements=store.judgements())
     if format == "json":
         _print_json(fa.to_dict("records"))
         return
@@ -335,6 +337,128 @@ def _final_account(p, db, final: int, format: str) -> None:
     out.print(table)
     counts = fa.drop_duplicates("id")["verdict_zh"].value_counts()
     out.print("，".join(f"{k} {v} 项" for k, v in counts.items()), highlight=False)
+
+
+EVIDENCE_MAX_BYTES = 100 * 2**20  # an evidence file is kept whole inside the store file
+
+
+@app.command("judge")
+def judge(
+    target: Annotated[str | None, typer.Argument(help="the qualitative target judged, e.g. T16 (with --list: only its judgements)")] = None,
+    verdict: Annotated[str | None, typer.Option("--verdict", help="met, nearly or missed (or 达成, 基本达成, 未达成)")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="who judges: a name or a department")] = None,
+    evidence: Annotated[list[Path] | None, typer.Option("--evidence", help="a file the judgement rests on, kept in the store with its sha256; repeatable")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="the target year judged (default: the plan period's last year)")] = None,
+    note: Annotated[str, typer.Option("--note", help="why, in a sentence")] = "",
+    list_: Annotated[bool, typer.Option("--list", help="list the recorded judgements instead of recording one")] = False,
+    db: DbOpt = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+    format: FormatOpt = "table",
+) -> None:
+    """Record a curator's verdict on a qualitative target (基本建成, 全覆盖, 达到国家要求 …) with its
+    evidence; the final account (evaluate --final) then shows it as a human judgement, with its
+    author and date. Append-only: a later judgement of the same target and year stands, the earlier
+    stays on record. With --list: the recorded judgements."""
+    from planwatch.evaluate.final import VERDICT_WORDS, VERDICT_ZH
+
+    _check_format(format)
+    if list_:
+        if verdict is not None or by is not None or evidence or note:
+            _fail("--list lists judgements: give TARGET and --year to filter it, not --verdict, --by, --evidence or --note",
+                  code=2)
+        _judge_list(db, target, year, format)
+        return
+    if target is None or verdict is None or by is None:
+        _fail("give the target and the verdict: planwatch judge TARGET --verdict met|nearly|missed --by NAME "
+              "[--evidence FILE]…, or planwatch judge --list", code=2)
+    p = _load(plan)
+    t, tv, year = _judged_target(p, target, year)
+    word = VERDICT_WORDS.get(verdict.strip()) or VERDICT_WORDS.get(verdict.strip().lower())
+    if word is None:
+        _fail(f"--verdict {shorten(verdict, MAX_ECHO)!r}: not a verdict; give met, nearly or missed "
+              "(达成, 基本达成, 未达成)")
+    if not by.strip():
+        _fail("--by is empty: give the name (or department) of whoever makes this judgement")
+    files = [_evidence_file(path) for path in evidence or ()]
+    # every check passed: only now is the store opened (and created if missing)
+    store = _store(db, p, create=True)
+    earlier = store.judgements()
+    earlier = earlier[(earlier["target"] == t.id) & (earlier["year"] == year)]
+    try:
+        rec = store.add_judgement(t.id, year, word, by, note, files, p.meta.id)
+    except ValueError as e:  # StoreError is a ValueError
+        _fail(str(e))
+    if format == "json":
+        _print_json(rec)
+        return
+    shown = "、".join(f"{f['name']}（sha256 {f['sha256'][:8]}）" for f in rec["evidence"]) or "未附证据"
+    out.print(f"judgement #{rec['judgement_id']} recorded: {t.id} {t.name} {year}年目标“{tv.raw}”：{VERDICT_ZH[word]}，"
+              f"{rec['by']}，{rec['date']}；依据：{shown}", highlight=False, markup=False, soft_wrap=True)
+    if len(earlier):
+        last = earlier.iloc[-1]
+        out.print(f"it supersedes judgement #{last['judgement_id']} ({VERDICT_ZH[last['verdict']]}，{last['by']}，"
+                  f"{last['date']}), which stays on record", highlight=False, markup=False, soft_wrap=True)
+
+
+def _judged_target(p, target_id: str, year: int | None):
+    """The target and its qualitative target value for ``year`` (default: the plan period's last
+    year), or a refusal saying why it cannot be judged."""
+    from planwatch.plan.model import Kind
+
+    wanted = target_id.strip()
+    t = next((t for t in p.targets if t.id in (wanted, wanted.upper())), None)
+    if t is None:
+        _fail(f"unknown target {shorten(target_id, MAX_ECHO)!r}: not a target of plan {p.meta.id} "
+              "(planwatch plan targets lists them)")
+    year = p.meta.period[1] if year is None else year
+    tv = next((tv for tv in t.targets if tv.year == year), None)
+    if tv is None:
+        years = ", ".join(str(v.year) for v in t.targets)
+        _fail(f"{t.id} has no target for {year} (its target years: {years}); give --year with one of them")
+    if tv.kind != Kind.QUALITATIVE:
+        when = "" if all(v.kind != Kind.QUALITATIVE for v in t.targets) else f" in {year}"
+        _fail(f"{t.id} is quantitative{when}: its verdict comes from its data ({year}年目标“{tv.raw}”); "
+              "planwatch judge records verdicts on qualitative targets only")
+    return t, tv, year
+
+
+def _evidence_file(path: Path) -> tuple[str, bytes]:
+    """(file name, content) of one --evidence file, or a refusal naming it (before anything is written)."""
+    if not path.exists():
+        _fail(f"--evidence {path}: no such file; nothing was recorded")
+    if not path.is_file():
+        _fail(f"--evidence {path}: not a file; give the evidence file itself; nothing was recorded")
+    try:
+        size = path.stat().st_size
+        if size > EVIDENCE_MAX_BYTES:
+            _fail(f"--evidence {path}: {size / 2**20:.0f} MB, more than the {EVIDENCE_MAX_BYTES // 2**20} MB an "
+                  "evidence file may be inside the store; give an excerpt; nothing was recorded")
+        content = path.read_bytes()
+    except OSError as e:
+        _fail(f"--evidence {path}: cannot be read ({e.strerror or e}); nothing was recorded")
+    if not content:
+        _fail(f"--evidence {path}: the file is empty; nothing was recorded")
+    return path.name, content
+
+
+def _judge_list(db, target: str | None, year: int | None, format: str) -> None:
+    df = _store(db).judgements()
+    if target is not None:
+        df = df[df["target"].isin({target.strip(), target.strip().upper()})]
+    if year is not None:
+        df = df[df["year"] == year]
+    if format == "json":
+        _print_json(df.to_dict("records"))
+        return
+    from planwatch.evaluate.final import VERDICT_ZH
+
+    table = Table(title=f"{len(df)} recorded judgement(s) (the latest of a target and year stands)")
+    for c in ("#", "target", "year", "verdict", "by", "date", "evidence", "note"):
+        table.add_column(c, overflow="fold")
+    for r in df.itertuples(index=False):
+        table.add_row(str(r.judgement_id), r.target, str(r.year), VERDICT_ZH[r.verdict],
+                      *(rich_escape(str(x)) for x in (r.by, r.date, r.evidence, r.note)))  # a curator's text, not markup
+    out.print(table)
 
 
 @app.command("bridge")

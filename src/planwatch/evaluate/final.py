@@ -199,7 +199,8 @@ def final_account(plan, obs, final_year: int, judgements=None):
             reason = f"{tv.year}年目标{target_txt}；{why}，{fv.verdict_zh}（{src}）"
         judged = None
         if tv.kind == Kind.QUALITATIVE and judgements is not None and len(judgements):
-            mine = judgements[(judgements["target"] == t.id) & (judgements["year"] == final_year)]
+            same = {t.id, primary, *plan.linked(primary)}  # a judgement on any of one measure's targets
+            mine = judgements[judgements["target"].isin(same) & (judgements["year"] == final_year)]
             if len(mine):
                 judged = mine.sort_values("date", kind="stable").iloc[-1]
                 fv = FinalVerdict(VERDICT_WORDS[str(judged["verdict"])], math.nan, math.nan, "人工评估")

@@ -1,4 +1,5 @@
-"""The store interface: where observations, the one map's layers (and, later, ledgers) persist.
+"""The store interface: where observations, the one map's layers, curators' judgements (and, later,
+ledgers) persist.
 
 One interface, one file per backend (``gpkg.py`` for the embedded GeoPackage/SQLite file; a
 PostGIS backend can sit beside it). Domain code receives a :class:`Store` and never branches on
@@ -11,6 +12,7 @@ import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -111,7 +113,8 @@ def _jsonable(v):
 
 
 class Store(ABC):
-    """Append-only observations and versioned layers. Implementations make every write atomic."""
+    """Append-only observations and judgements, and versioned layers. Implementations make every
+    write atomic."""
 
     @abstractmethod
     def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
@@ -135,6 +138,32 @@ class Store(ABC):
     @abstractmethod
     def imports(self) -> pd.DataFrame:
         """The import log: one row per import."""
+
+    # ------------------------------------------------------------------ judgements (五年评估)
+
+    @abstractmethod
+    def add_judgement(
+        self, target: str, year: int, verdict: str, by: str, note: str, evidence: Sequence[tuple[str, bytes]], plan_id: str
+    ) -> dict:
+        """Record a curator's verdict on a qualitative target (its target value for ``year``): ``verdict``
+        met / nearly / missed, ``by`` who judged (not empty), ``evidence`` the files it rests on as
+        (file name, content), kept whole in the store with their sha256. One transaction; append-only:
+        a later judgement of the same target and year stands, the earlier stays on record. The caller
+        checks the target against the plan. Returns the record: ``judgement_id``, ``target``, ``year``,
+        ``verdict``, ``by``, ``judged_at`` (UTC, ISO 8601), ``date``, ``note``, ``plan_id``, ``evidence``
+        (a list of {name, sha256, size})."""
+
+    @abstractmethod
+    def judgements(self) -> pd.DataFrame:
+        """Every recorded judgement, oldest first: columns
+        :data:`planwatch.evaluate.final.JUDGEMENT_COLUMNS` (``date`` the UTC day of the judgement,
+        ``evidence`` "name（sha256 first 8 hex）" joined with 、) and ``judgement_id``; what
+        :func:`planwatch.evaluate.final.final_account` takes as ``judgements``."""
+
+    @abstractmethod
+    def evidence(self, judgement_id: int) -> list[tuple[str, bytes]]:
+        """The evidence files of one judgement as (file name, content), in the order recorded; the
+        content is checked against its stored sha256. ``KeyError`` for an unknown judgement."""
 
     # ------------------------------------------------------------------ layers (the one map)
 

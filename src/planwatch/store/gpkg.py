@@ -1,4 +1,5 @@
-"""The embedded store: one GeoPackage (SQLite) file that QGIS opens, with observations and layers.
+"""The embedded store: one GeoPackage (SQLite) file that QGIS opens, with observations, layers and
+curators' judgements (with their evidence files, append-only).
 
 The file is a valid GeoPackage (application_id 'GPKG', the gpkg_* metadata tables); planwatch's
 own tables are registered in ``gpkg_contents`` as ``attributes`` so QGIS lists them. Every import
@@ -14,13 +15,14 @@ table that the next layer write removes; the registry never points at a half-wri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +66,8 @@ CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
   CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name));
 """
 
-SCHEMA_VERSION = 2  # 1: observations keyed by (indicator, year, geo); 2: + scope, origin, synthetic, measure
+SCHEMA_VERSION = 3  # 1: observations keyed by (indicator, year, geo); 2: + scope, origin, synthetic, measure;
+# 3: + pw_judgements, pw_evidence (a curator's verdicts on qualitative targets, with their evidence)
 
 _OBSERVATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -121,6 +124,35 @@ INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, descript
   ('pw_layers', 'attributes', 'pw_layers', 'planwatch: layer registry, the current version of each layer type (synthetic = demo data)');
 """
 
+# v2 → v3 (and every new store): a curator's recorded verdicts on qualitative targets and the files they
+# rest on. Append-only, enforced by triggers: a correction is a new judgement, the latest one stands.
+# One statement per item: they run inside _upgrade's transaction (executescript() would commit it).
+_JUDGEMENT_TABLES = (
+    """CREATE TABLE IF NOT EXISTS pw_judgements (
+  judgement_id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, year INTEGER NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN ('met', 'nearly', 'missed')),
+  "by" TEXT NOT NULL CHECK (length(trim("by")) > 0), judged_at TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
+  plan_id TEXT NOT NULL, planwatch_version TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS pw_evidence (
+  evidence_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  judgement_id INTEGER NOT NULL REFERENCES pw_judgements(judgement_id),
+  file_name TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, content BLOB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS pw_judgements_target ON pw_judgements (target, year)",
+    "CREATE INDEX IF NOT EXISTS pw_evidence_judgement ON pw_evidence (judgement_id)",
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new judgement instead'); END"""
+        for table in ("pw_judgements", "pw_evidence")
+        for op in ("UPDATE", "DELETE")
+    ),
+    """INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
+  ('pw_judgements', 'attributes', 'pw_judgements',
+   'planwatch: curators'' verdicts on qualitative targets, every one kept (append-only, the latest stands)'),
+  ('pw_evidence', 'attributes', 'pw_evidence', 'planwatch: the evidence files of the judgements, with their sha256')""",
+)
+JUDGEMENT_TABLES = {"pw_judgements", "pw_evidence"}
+VERDICTS = ("met", "nearly", "missed")  # as stored; the CLI also takes 达成 / 基本达成 / 未达成
+
 _LAYER_TABLE_RE = re.compile(r"^ly_([a-z][a-z0-9_]{1,30})_v([0-9]+)$")
 _LAYER_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 # GeoPackage metadata tables that may reference a feature table (some exist only once GDAL made them)
@@ -130,7 +162,7 @@ DEFAULT_DB = "planwatch.gpkg"
 LOCK_WAIT_S = 30  # how long a write waits for another program's write to finish ($PLANWATCH_LOCK_WAIT)
 BUSY_TIMEOUT_S = 2  # sqlite's own wait per attempt
 SQLITE_MAGIC = b"SQLite format 3\x00"
-PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers"}
+PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers", *JUDGEMENT_TABLES}
 
 
 class StoreError(ValueError):
@@ -200,7 +232,7 @@ class GeoPackageStore(Store):
     def _current(self, con: sqlite3.Connection) -> bool:
         """The schema is there and current: nothing to write."""
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"pw_meta", "pw_observations", "pw_imports", "pw_layers"} <= names:
+        if not PLANWATCH_TABLES <= names:
             return False
         row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
         if row is not None and int(row[0]) > SCHEMA_VERSION:
@@ -232,10 +264,10 @@ class GeoPackageStore(Store):
                                      "nothing was written, try again when it has finished") from e
 
     def _upgrade(self, con: sqlite3.Connection) -> None:
-        """Bring the observation table to :data:`SCHEMA_VERSION`, in one transaction (a kill -9
-        midway leaves the previous schema, which the next open upgrades again)."""
-        row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
-        if row is not None and int(row[0]) == SCHEMA_VERSION:
+        """Bring the store to :data:`SCHEMA_VERSION` (v1 → v2: the observation table; v2 → v3: the
+        judgement tables), in one transaction (a kill -9 midway leaves the previous schema, which the
+        next open upgrades again)."""
+        if self._current(con):
             return
         self._begin(con)
         try:
@@ -249,6 +281,8 @@ class GeoPackageStore(Store):
             elif not columns:
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
             con.execute(_OBSERVATIONS_INDEX)
+            for statement in _JUDGEMENT_TABLES:
+                con.execute(statement)
             con.execute("INSERT INTO pw_meta (key, value) VALUES ('schema_version', ?)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
             con.execute("COMMIT")
@@ -364,6 +398,82 @@ class GeoPackageStore(Store):
 
     def imports(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM pw_imports ORDER BY import_id")
+
+    # ------------------------------------------------------------------ judgements (五年评估, qualitative targets)
+
+    def add_judgement(
+        self, target: str, year: int, verdict: str, by: str, note: str, evidence: Sequence[tuple[str, bytes]], plan_id: str
+    ) -> dict:
+        verdict, by, note = str(verdict).strip(), str(by).strip(), str(note or "").strip()
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+        if not by:
+            raise ValueError("by is empty: a judgement names the person (or department) who made it")
+        files = []
+        for name, content in evidence:
+            if not str(name).strip():
+                raise ValueError("an evidence file without a name")
+            content = bytes(content)
+            files.append({"name": str(name).strip(), "sha256": hashlib.sha256(content).hexdigest(),
+                          "size": len(content), "content": content})
+        judged_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with closing(self._connect()) as con:
+            self._begin(con)
+            try:
+                judgement_id = con.execute(
+                    'INSERT INTO pw_judgements (target, year, verdict, "by", judged_at, note, plan_id, planwatch_version)'
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (str(target), int(year), verdict, by, judged_at, note, str(plan_id), __version__),
+                ).lastrowid
+                for f in files:
+                    con.execute(
+                        "INSERT INTO pw_evidence (judgement_id, file_name, sha256, size, content) VALUES (?,?,?,?,?)",
+                        (judgement_id, f["name"], f["sha256"], f["size"], sqlite3.Binary(f["content"])),
+                    )
+                con.execute("UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                            " WHERE table_name IN ('pw_judgements','pw_evidence')")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {
+            "judgement_id": judgement_id, "target": str(target), "year": int(year), "verdict": verdict, "by": by,
+            "judged_at": judged_at, "date": judged_at[:10], "note": note, "plan_id": str(plan_id),
+            "evidence": [{k: f[k] for k in ("name", "sha256", "size")} for f in files],
+        }
+
+    def judgements(self) -> pd.DataFrame:
+        from planwatch.evaluate.final import JUDGEMENT_COLUMNS
+
+        with closing(self._connect()) as con:
+            rows = con.execute(
+                'SELECT judgement_id, target, year, verdict, "by", judged_at, note FROM pw_judgements ORDER BY judgement_id'
+            ).fetchall()
+            files: dict[int, list[str]] = {}
+            for judgement_id, name, sha in con.execute(
+                "SELECT judgement_id, file_name, sha256 FROM pw_evidence ORDER BY evidence_id"
+            ):
+                files.setdefault(judgement_id, []).append(f"{name}（sha256 {sha[:8]}）")
+        records = [
+            {"target": target, "year": int(year), "verdict": verdict, "by": by, "date": judged_at[:10],
+             "evidence": "、".join(files.get(judgement_id, [])), "note": note, "judgement_id": int(judgement_id)}
+            for judgement_id, target, year, verdict, by, judged_at, note in rows
+        ]
+        return pd.DataFrame(records, columns=[*JUDGEMENT_COLUMNS, "judgement_id"])
+
+    def evidence(self, judgement_id: int) -> list[tuple[str, bytes]]:
+        with closing(self._connect()) as con:
+            if con.execute("SELECT 1 FROM pw_judgements WHERE judgement_id=?", (int(judgement_id),)).fetchone() is None:
+                raise KeyError(f"no judgement #{judgement_id} in {self.path}")
+            rows = con.execute(
+                "SELECT file_name, sha256, content FROM pw_evidence WHERE judgement_id=? ORDER BY evidence_id",
+                (int(judgement_id),),
+            ).fetchall()
+        for name, sha, content in rows:
+            if hashlib.sha256(content).hexdigest() != sha:
+                raise StoreError(f"{self.path}: evidence {name!r} of judgement #{judgement_id} no longer matches its "
+                                 f"sha256 {sha}: the store was altered outside planwatch")
+        return [(name, bytes(content)) for name, _sha, content in rows]
 
     # ------------------------------------------------------------------ layers
 
