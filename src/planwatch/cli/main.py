@@ -496,25 +496,42 @@ def bridge_cmd(
     out.print(table)
 
 
+REPORT_KINDS = ("annual", "five-year")
+
+
 @app.command("report")
 def report(
-    year: Annotated[int, typer.Option("--year", help="the check-up year")],
-    out_dir: Annotated[Path, typer.Option("--out", help="folder to write report.html/.pdf/.xlsx into")],
+    year: Annotated[int, typer.Option("--year", help="the check-up year (five-year: the year of the final account, "
+                                      "normally the plan period's last)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write report.html/.pdf/.docx/.xlsx into")],
+    kind: Annotated[str, typer.Option("--kind", help="annual (the check-up report) or five-year (the five-year "
+                                      "evaluation report of the plan period, 五年评估报告)")] = "annual",
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     force: ForceOpt = False,
 ) -> None:
-    """Write the annual check-up report (HTML, PDF, DOCX, XLSX) into a folder."""
+    """Write the annual check-up report, or with --kind five-year the five-year evaluation report
+    (HTML, PDF, DOCX, XLSX), into a folder."""
     from planwatch.report.build import build_report
+    from planwatch.report.five_year import build_five_year_report
 
+    if kind not in REPORT_KINDS:
+        _fail(f"--kind must be {' or '.join(REPORT_KINDS)}, not {shorten(kind, MAX_ECHO)!r}", code=2)
     p = _load(plan)
-    _check_year(year, p, force)
+    if kind == "five-year":
+        first, last = p.meta.period
+        if not first <= year <= last:
+            _fail(f"--year {year} is outside the plan period ({first}–{last}): the five-year evaluation is of a year "
+                  f"in it, usually its last, {last} (--force does not apply)")
+    else:
+        _check_year(year, p, force)
     _check_out_dir(out_dir)
     store = _store(db, p)
     _observations_or_fail(store, db)
+    write, what = (build_five_year_report, "five-year evaluation") if kind == "five-year" else (build_report, "check-up")
     try:
-        with err.status(f"writing the {year} check-up report…"):
-            paths = build_report(p, store, year, out_dir)
+        with err.status(f"writing the {year} {what} report…"):
+            paths = write(p, store, year, out_dir)
     except OSError as e:
         _fail(f"--out {out_dir}: cannot write {e.filename or ''}: {e.strerror or e}")
     for kind, path in paths.items():
@@ -528,7 +545,8 @@ def demo(
 ) -> None:
     """The Beijing demo check-up: import the shipped real observations and the demo one map
     (real districts, stations and 圈层; synthetic control lines and zones) into a fresh store,
-    then write the YEAR report into OUT."""
+    then write the YEAR report into OUT and the five-year evaluation report of the plan period (as of
+    its last year) into OUT/five-year."""
     from planwatch.observe import import_observations
     from planwatch.onemap.demo import load_demo_map
     from planwatch.plan.load import plan_dir
@@ -557,6 +575,13 @@ def demo(
         paths = build_report(p, store, year, out_dir)
     for kind, path in paths.items():
         out.print(f"{kind}: {path}", highlight=False)
+    from planwatch.report.five_year import build_five_year_report
+
+    final = p.meta.period[1]
+    with err.status(f"writing the {p.meta.period[0]}–{final} five-year evaluation report…"):
+        paths = build_five_year_report(p, store, final, out_dir / "five-year")
+    for kind, path in paths.items():
+        out.print(f"five-year {kind}: {path}", highlight=False)
 
 
 @app.command("extract")

@@ -179,6 +179,7 @@ def unreadable_geometries(wkb: np.ndarray, labels: list[str], file: str) -> list
 
 def explain_geos_reading_error(reason: str) -> str:
     """GEOS's words for a geometry it cannot build, in the user's words, with what to do."""
+    reason = " ".join(str(reason).split())
     if "do not form a closed linestring" in reason:
         return "a polygon ring is not closed (its last point is not its first): close it by repeating the first point at the end"
     m = re.search(r"Invalid number of points in LinearRing found (\d+)", reason)
@@ -188,6 +189,9 @@ def explain_geos_reading_error(reason: str) -> str:
     m = re.search(r"Invalid number of points in LineString found (\d+)", reason)
     if m:
         return f"a line has {m.group(1)} point(s); a line needs at least 2: fix or delete this feature"
+    m = re.search(r"point array must contain 0 or >1 elements", reason)
+    if m:
+        return "a ring or line has a single point: fix or delete this feature"
     return f"the geometry cannot be built ({reason}): fix or delete this feature"
 
 

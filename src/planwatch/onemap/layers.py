@@ -369,7 +369,8 @@ def _unbuildable_geometry_problems(src, layer, suffix, encoding, name) -> list[F
                 wkb, attrs = frame[column].to_numpy(dtype=object), frame.drop(columns=column)
             else:
                 meta, _fids, wkb, field_data = pyogrio.raw.read(src, layer=layer, encoding=encoding)
-                attrs = pd.DataFrame(dict(zip(meta["fields"], field_data, strict=True)))
+                # index from the geometries: a layer with no attribute fields still has its features
+                attrs = pd.DataFrame(dict(zip(meta["fields"], field_data, strict=True)), index=range(len(wkb)))
     except Exception:  # noqa: BLE001 - the caller then reports the error without feature numbers
         return []
     if not all(w is None or isinstance(w, bytes | bytearray) for w in wkb):

@@ -343,3 +343,24 @@ def legend_svg(fmt: str = "svg") -> str | bytes:
             handletextpad=0.4,
         )
         return _to_png(fig) if fmt == "png" else _to_svg(fig)
+
+
+def five_year_legend(fmt: str = "svg") -> str | bytes:
+    """The legend of the five-year report's charts (:func:`indicator_chart` with the final verdict's
+    colour and no forecast): SVG text, or PNG bytes with ``fmt="png"``."""
+    with plt.rc_context(_rc()):
+        fig = plt.figure(figsize=(7.0, 0.32))
+        handles = [
+            Line2D([], [], color=LEVELS["green"][1], marker="o", markersize=4, linewidth=1.3,
+                   label="参与评估的数据（颜色＝评估结论）"),
+            Line2D([], [], color=LEVELS["grey"][1], marker="o", markersize=4, markerfacecolor="white",
+                   linestyle=(0, (2, 1)), linewidth=0.9, label="未参与评估的数据"),
+            Line2D([], [], color="#333333", marker="o", markersize=4.5, markerfacecolor="white", linestyle="none",
+                   label="基期值"),
+            Line2D([], [], color=PATH_COLOUR, marker="D", markersize=4, linestyle=(0, (3, 2)), linewidth=0.9,
+                   label="规划目标路径与目标值"),
+            Line2D([], [], color=BOUND_COLOUR, linestyle=(0, (4, 2)), linewidth=0.9, label="上限/下限"),
+        ]  # fmt: skip
+        fig.legend(handles=handles, loc="center", ncol=5, frameon=False, fontsize=6.5, handlelength=2.2,
+                   columnspacing=1.2, handletextpad=0.4)
+        return _to_png(fig) if fmt == "png" else _to_svg(fig)

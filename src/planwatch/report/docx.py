@@ -77,10 +77,12 @@ TBLPR_AFTER_BORDERS = ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:t
 
 @dataclass(frozen=True)
 class Badge:
-    """A level cell: shaded in the level's colour, its Chinese label as text, ``note`` below it."""
+    """A level cell: shaded in the level's colour, its Chinese label as text (or ``label``, e.g. a
+    final verdict shown in its level's colour), ``note`` below it."""
 
     level: str
     note: str = ""
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,10 +186,10 @@ def _run(
     return run
 
 
-def _badge_run(paragraph, level: str, size: float | None = None):
-    """An inline badge: the level's label on its colour (run shading)."""
-    label, colour = LEVELS[level]
-    return _run(paragraph, f" {label} ", size=size, colour=BADGE_INK.get(level, "FFFFFF"), fill=_hex(colour))
+def _badge_run(paragraph, level: str, size: float | None = None, label: str | None = None):
+    """An inline badge: the level's label (or ``label``) on the level's colour (run shading)."""
+    name, colour = LEVELS[level]
+    return _run(paragraph, f" {label or name} ", size=size, colour=BADGE_INK.get(level, "FFFFFF"), fill=_hex(colour))
 
 
 def _field(paragraph, instruction: str = "", parts=("begin", "instr", "end"), **run_format) -> None:
@@ -303,7 +305,7 @@ def _setup_styles(doc) -> dict[str, object]:
     return made
 
 
-def _setup_package(doc, title: str) -> None:
+def _setup_package(doc, title: str, subject: str = "城市体检评估报告") -> None:
     """Chinese language and fonts in the package parts; metadata that names planwatch, not the template."""
     doc.settings.element.find(qn("w:themeFontLang")).set(qn("w:eastAsia"), "zh-CN")
     font_table = doc.part.part_related_by(RT.FONT_TABLE)
@@ -335,7 +337,7 @@ def _setup_package(doc, title: str) -> None:
             doc.part.drop_rel(rid)
     props = doc.core_properties
     props.title = title
-    props.subject = "城市体检评估报告"
+    props.subject = subject
     props.author = props.last_modified_by = "planwatch"
     props.comments = ""
     props.language = "zh-CN"
@@ -372,11 +374,11 @@ def _setup_page(doc, plan_title: str, report_title: str) -> None:
 class _ReportDocument:
     """The document being written, with its headings for the table of contents."""
 
-    def __init__(self, view: dict):
+    def __init__(self, view: dict, *, title: str | None = None, subject: str = "城市体检评估报告"):
         self.doc = Document()
         self.styles = _setup_styles(self.doc)
-        title = f"{view['year']}年度城市体检评估报告"
-        _setup_package(self.doc, f"{view['plan_title']} {title}")
+        title = title or f"{view['year']}年度城市体检评估报告"
+        _setup_package(self.doc, f"{view['plan_title']} {title}", subject)
         _setup_page(self.doc, view["plan_title"], title)
         self.contents: list[tuple[str, str]] = []  # (标题 1 text, bookmark)
         self._bookmarks = 0
@@ -478,6 +480,7 @@ class _ReportDocument:
         p = self._cell_paragraph(cell, center)
         if isinstance(value, Badge):
             label, colour = LEVELS[value.level]
+            label = value.label or label
             _shade_cell(cell, _hex(colour))
             ink = BADGE_INK.get(value.level, "FFFFFF")
             _run(p, label, size=size, colour=ink)
@@ -497,7 +500,8 @@ class _ReportDocument:
             _run(p, _text(value), size=size)
 
     def chart_grid(self, charts: list[dict]) -> None:
-        """Charts two to a row, each under its caption with a rule in its level's colour."""
+        """Charts two to a row, each under its caption with a rule in its level's colour (the caption's
+        badge says ``chart["badge"]`` when given, else the level's label)."""
         table = self.doc.add_table(rows=0, cols=2)
         table.autofit = False
         table.alignment = WD_TABLE_ALIGNMENT.LEFT
@@ -507,7 +511,7 @@ class _ReportDocument:
             for cell, chart in zip(row.cells, charts[start : start + 2], strict=False):
                 _cell_top_border(cell, _hex(LEVELS[chart["level"]][1]))
                 caption = self._cell_paragraph(cell)
-                _badge_run(caption, chart["level"], size=SMALL_PT)
+                _badge_run(caption, chart["level"], size=SMALL_PT, label=chart.get("badge"))
                 _run(caption, f" {chart['name']}", size=TABLE_PT)
                 _run(caption, f"　{chart['id']}　{chart['source']}", size=SMALL_PT, colour=MUTED)
                 picture = cell.add_paragraph()
