@@ -374,6 +374,13 @@ def _setup_page(doc, plan_title: str, report_title: str) -> None:
 class _ReportDocument:
     """The document being written, with its headings for the table of contents."""
 
+    def save(self, path: Path) -> Path:
+        """Write the document with fixed dates and zip times: the same view gives the same bytes."""
+        buf = io.BytesIO()
+        self.doc.save(buf)
+        Path(path).write_bytes(_fix_timestamps(buf.getvalue()))
+        return Path(path)
+
     def __init__(self, view: dict, *, title: str | None = None, subject: str = "城市体检评估报告"):
         self.doc = Document()
         self.styles = _setup_styles(self.doc)
@@ -800,7 +807,4 @@ def write_docx(ctx: ReportContext, path: Path) -> Path:
     _coverage(w, view)
     _sources_and_methods(w, view)
     w.table_of_contents(contents)
-    buf = io.BytesIO()
-    w.doc.save(buf)
-    Path(path).write_bytes(_fix_timestamps(buf.getvalue()))
-    return Path(path)
+    return w.save(path)

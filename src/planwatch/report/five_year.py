@@ -50,7 +50,6 @@ from planwatch.report.docx import (
     _ReportDocument,
 )
 from planwatch.report.html import _env
-from planwatch.report.pdf import write_pdf
 from planwatch.report.view import CHINESE_NUMERALS, records, with_unit
 from planwatch.report.xlsx import (
     FIXED_TIME,
@@ -618,10 +617,7 @@ def write_five_year_docx(ctx: FiveYearContext, path: Path) -> Path:
     _docx_gaps(w, view)
     _docx_methods(w, view)
     w.table_of_contents(contents)
-    buf = io.BytesIO()
-    w.doc.save(buf)
-    Path(path).write_bytes(_fix_timestamps(buf.getvalue()))
-    return Path(path)
+    return w.save(path)
 
 
 # ---------------------------------------------------------------- XLSX (the annual report's sheet writer)
@@ -740,15 +736,10 @@ GAPS_INTRO = ("以下{n}项指标目标（含与其他指标为同一指标的{l
 def write_five_year_report(ctx: FiveYearContext, out_dir: Path) -> dict[str, Path]:
     """Write ``report.html``, ``report.pdf``, ``report.docx`` and ``report.xlsx`` into ``out_dir``
     (created if missing). Returns ``{"html": path, "pdf": path, "docx": path, "xlsx": path}``."""
-    html = render_five_year_html(ctx)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out / "report.html", "pdf": out / "report.pdf", "docx": out / "report.docx", "xlsx": out / "report.xlsx"}
-    paths["html"].write_text(html, encoding="utf-8", newline="\n")
-    write_pdf(html, paths["pdf"])
-    write_five_year_docx(ctx, paths["docx"])
-    write_five_year_xlsx(ctx, paths["xlsx"])
-    return paths
+    from planwatch.report import write_files
+
+    return write_files(out_dir, render_five_year_html(ctx), lambda path: write_five_year_docx(ctx, path),
+                       lambda path: write_five_year_xlsx(ctx, path))
 
 
 def rule_results_by_year(store, plan: Plan, years) -> dict[int, pd.DataFrame]:
