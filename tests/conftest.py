@@ -31,3 +31,19 @@ def store(db):
 def write_csv(path: Path, rows: list[str], header: str = "indicator,year,value,unit,geo,scope,note,source") -> Path:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
+
+
+def said(res) -> str:
+    """What a CLI run printed, on stdout and stderr."""
+    return res.output + (res.stderr if res.stderr_bytes else "")
+
+
+def refused(res, *words) -> str:
+    """The run was refused the way planwatch refuses: exit 1, one message with ``words``, no traceback."""
+    text = said(res)
+    assert res.exit_code == 1, text
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in text
+    for w in words:
+        assert w in text, (w, text)
+    return text

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from planwatch.cli import app
 
-from .conftest import REAL_OBSERVATIONS, write_csv
+from .conftest import REAL_OBSERVATIONS, refused, said, write_csv
 
 runner = CliRunner()
 HEADER = "indicator,year,value,unit,geo,scope,note,source"
@@ -33,19 +33,6 @@ def run(*args, env=None):
     return runner.invoke(app, [str(a) for a in args], env=env)
 
 
-def said(res) -> str:
-    return res.output + (res.stderr if res.stderr_bytes else "")
-
-
-def refused(res, *words):
-    """Exit 1, one clear message with ``words``, and no traceback."""
-    text = said(res)
-    assert res.exit_code == 1, text
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in text
-    for w in words:
-        assert w in text, (w, text)
-    return text
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from planwatch.cli import app
 from planwatch.store import StoreError, open_store
 from planwatch.store.gpkg import SCHEMA_VERSION
 
-from .conftest import REAL_OBSERVATIONS
+from .conftest import REAL_OBSERVATIONS, refused, said
 
 runner = CliRunner()
 
@@ -25,23 +25,11 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def said(res) -> str:
-    return res.output + (res.stderr if res.stderr_bytes else "")
-
 
 def ok(res):
     assert res.exit_code == 0, said(res)
     return res
 
-
-def refused(res, *words):
-    text = said(res)
-    assert res.exit_code == 1, text
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in text
-    for w in words:
-        assert w in text, (w, text)
-    return text
 
 
 @pytest.fixture
