@@ -24,6 +24,10 @@ import math
 
 import pandas as pd
 
+from planwatch.evaluate.engine import fmt_number, latest_per_indicator, target_text
+from planwatch.evaluate.final import MET, _decide
+from planwatch.evaluate.select import as_published, split_graded, with_defaults
+
 BRIDGE_COLUMNS = [
     "id", "name", "unit", "category", "from_year", "level_year", "level", "level_text", "provisional",
     "target_year", "target_kind", "target_value", "target_raw", "baseline_year", "baseline_value",
@@ -49,11 +53,10 @@ def bridge_row(target, level: float, level_year: int, to_year: int, interim_year
         return out
     goal = tv.value_high if tv.kind.value == "range" and target.direction.value == "decrease" else tv.value
     out.update(target_kind=tv.kind.value, target_value=goal, target_raw=tv.raw)
-    kind, direction = tv.kind.value, target.direction.value
-    kept = (kind == "ceiling" and level <= goal) or (kind == "floor" and level >= goal) or (
-        kind in ("approx", "stable") and ((direction == "increase" and level >= goal) or (direction == "decrease" and level <= goal)))
-    if kept:
-        out["growth_note"] = ("已满足" + {"ceiling": "上限", "floor": "下限"}.get(kind, "目标且位于指标的有利方向")
+    kind = tv.kind.value
+    # already there by the final account's own rule (a kept bound, a target passed or within its band)
+    if _decide(level, tv, target)[0] == MET:
+        out["growth_note"] = ("已满足" + {"ceiling": "上限", "floor": "下限"}.get(kind, "目标（按终期评估规则已达成）")
                               + "，保持即可，不需要追赶的速度")
         return out
     years_left = to_year - level_year
@@ -81,9 +84,6 @@ def bridge_row(target, level: float, level_year: int, to_year: int, interim_year
 def bridge(plan, obs: pd.DataFrame, from_year: int, to_year: int, interim_year: int | None = None) -> pd.DataFrame:
     """One row per target with a value in ``to_year`` (targets ``same_as`` another are left to that
     one): the pace from the level reached by ``from_year`` (:data:`BRIDGE_COLUMNS`)."""
-    from planwatch.evaluate.engine import fmt_number, latest_per_indicator, target_text
-    from planwatch.evaluate.select import as_published, split_graded, with_defaults
-
     interim = interim_year if interim_year is not None else (from_year + to_year) // 2
     o = with_defaults(obs)
     graded, _ = split_graded(o[o["year"] <= from_year])
@@ -105,12 +105,12 @@ def bridge(plan, obs: pd.DataFrame, from_year: int, to_year: int, interim_year: 
                 "target_kind": tv.kind.value, "target_value": tv.value, "target_raw": tv.raw, "growth_note": "",
                 "interim_year": interim}
         row["from_year"] = from_year
-        row["reason"] = _reason(row, t, tv, fmt_number, target_text)
+        row["reason"] = _reason(row, t, tv)
         rows.append(row)
     return pd.DataFrame(rows, columns=BRIDGE_COLUMNS)
 
 
-def _reason(row: dict, target, tv, fmt_number, target_text) -> str:
+def _reason(row: dict, target, tv) -> str:
     unit = target.unit
     per = "个百分点" if unit == "%" else unit
     goal = target_text(tv.raw, tv.value if tv.value is not None else math.nan, unit)

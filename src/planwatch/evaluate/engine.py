@@ -231,15 +231,16 @@ def physical_bounds(plan: Plan) -> pd.DataFrame:
 
 
 FORECAST_FIELDS = ("linear", "linear_low", "linear_high", "linear_raw", "linear_clipped", "band_clipped", "cagr",
-                   "cagr_clipped")
+                   "cagr_clipped", "interval_level", "no_band_reason")
 
 
 def forecasts(plan: Plan, obs: pd.DataFrame, up_to_year: int | None = None) -> pd.DataFrame:
     """Linear (with a band from 4 points on) and CAGR forecasts to 2025 and 2035 per (indicator, geo),
     from the city baseline and the comparable observations (up to ``up_to_year``), within each
     target's physical bounds (:func:`physical_bounds`). Wide: one row per (id, geo), with
-    ``n_points``, ``forecast_method``, ``forecast_level`` (the band's coverage, NaN without a band) and
-    per year ``forecast_Y``, ``_low``, ``_high``, ``_raw`` (before clipping), ``_clipped``, ``_cagr``."""
+    ``n_points``, ``forecast_method``, ``forecast_level`` (the 2025 band's coverage, NaN without a band) and
+    per year ``forecast_Y``, ``_low``, ``_high``, ``_raw`` (before clipping), ``_clipped``, ``_cagr``,
+    ``_interval_level`` and ``_no_band_reason`` (why that year has no band: :data:`forecast.NO_BAND_ZH`)."""
     o = obs[obs["comparable"].astype(bool)]
     if "synthetic" in o:
         o = o[~o["synthetic"].astype(bool)]
@@ -340,18 +341,17 @@ def checkup(plan: Plan, obs: pd.DataFrame, year: int) -> pd.DataFrame:
     rank_best = pd.Series(lv_best).map(_RANK).to_numpy(float)
     benefit = np.isfinite(rank) & np.isfinite(rank_best) & (rank_best < rank)
     ev["level"] = np.where(benefit, lv_best, lv)
+    # the rule that gave the better level decides, so no word of the weaker reading (a crossed bound) is kept
+    ev["method"] = np.where(benefit, ev_best["method"].astype(str).to_numpy(), ev["method"].to_numpy(str))
     ev["precision"] = precision
     ev["precision_benefit"] = benefit
-    ev["favourable_value"] = best["value"].to_numpy(float)
-    ev["tp_expected"] = ev["baseline_value"] + ev["tp_elapsed"] * (ev["target_value"] - ev["baseline_value"])
 
     for col in ("raw_value", "conversion", "origin", "synthetic"):
         ev[col] = current[col].to_numpy()
-    for col in ("source", "published", "note", "method"):  # the figure's own; "source" is the plan's row or article
+    for col in ("source", "published"):  # the figure's own; "source" is the plan's row or article
         ev[f"obs_{col}"] = current[col].to_numpy()
     ev["value_text"] = [as_published(r, v, c) for r, v, c in zip(ev["raw_value"], ev["value"], ev["conversion"], strict=True)]
-    ev["data_year"] = ev["year"].astype(int)
-    ev["stale"] = ev["data_year"] < year
+    ev["stale"] = ev["year"].astype(int) < year
     prev = _previous(graded, current, plan)
     ev["prev_year"] = (ev["year"] - 1).where(prev["value"].notna().to_numpy())
     ev["prev_value"] = prev["value"].to_numpy(float)
@@ -361,7 +361,6 @@ def checkup(plan: Plan, obs: pd.DataFrame, year: int) -> pd.DataFrame:
 
     fc = forecasts(plan, graded, up_to_year=year)
     ev = ev.merge(fc, on=["id", "geo"], how="left")
-    ev["checkup_year"] = year
     ev["reason"] = explain(ev)
     ev = _with_linked(ev, plan)
     order = {t.id: i for i, t in enumerate(plan.targets)}
@@ -606,6 +605,8 @@ def checkup_records(plan: Plan, obs: pd.DataFrame, year: int) -> list[dict]:
                 **{str(y): {"linear": finite_or_none(r.get(f"forecast_{y}")), "low": finite_or_none(r.get(f"forecast_{y}_low")),
                             "high": finite_or_none(r.get(f"forecast_{y}_high")), "unclipped": finite_or_none(r.get(f"forecast_{y}_raw")),
                             "clipped": bool(r.get(f"forecast_{y}_clipped")) if finite_or_none(r.get(f"forecast_{y}")) is not None else None,
+                            "interval_level": finite_or_none(r.get(f"forecast_{y}_interval_level")),
+                            "no_band_reason": r.get(f"forecast_{y}_no_band_reason") if isinstance(r.get(f"forecast_{y}_no_band_reason"), str) else None,
                             "cagr": finite_or_none(r.get(f"forecast_{y}_cagr"))} for y in FORECAST_YEARS},
             },
             "source": r["source"], "linked_to": r["linked_to"] or None,
@@ -629,19 +630,25 @@ RULE_VERDICT_COLUMNS = ["id", "article", "category", "description", "target", "y
 COMPARATOR_ZH = {">=": "≥", "<=": "≤", "==": "=", "≈": "≈"}
 
 
-def rules_checkup(plan: Plan, obs: pd.DataFrame, results: pd.DataFrame, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The check-up of ``year`` with the spatial rule values of ``results`` joined to the
-    observations as computed figures of their targets (not stored), and the rules' verdicts from it:
-    ``(checkup rows, rule verdicts)``. What the report and ``planwatch rules check`` both show."""
+def with_rule_observations(plan: Plan, obs: pd.DataFrame, results: pd.DataFrame | None, year: int) -> pd.DataFrame:
+    """The observations up to ``year`` with the spatial rule values of ``results`` joined as computed
+    figures of their targets (not stored; a stored copy of the same series is replaced by it)."""
     from planwatch.onemap.rules import rule_observations  # the rule values as observation rows
     from planwatch.store.base import SERIES_KEY
 
     o = with_defaults(obs)
     o = o[o["year"] <= year]
-    if results is not None and len(results):
-        extra = with_defaults(rule_observations(results, plan, year))
-        o = pd.concat([o, extra], ignore_index=True).drop_duplicates(SERIES_KEY, keep="last")
-    ev = checkup(plan, o, year)
+    if results is None or not len(results):
+        return o
+    extra = with_defaults(rule_observations(results, plan, year))
+    return pd.concat([o, extra], ignore_index=True).drop_duplicates(SERIES_KEY, keep="last")
+
+
+def rules_checkup(plan: Plan, obs: pd.DataFrame, results: pd.DataFrame, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The check-up of ``year`` with the spatial rule values of ``results`` joined to the
+    observations (:func:`with_rule_observations`), and the rules' verdicts from it:
+    ``(checkup rows, rule verdicts)``. What the report and ``planwatch rules check`` both show."""
+    ev = checkup(plan, with_rule_observations(plan, obs, results, year), year)
     verdicts = rule_verdicts(results, ev, plan) if results is not None and len(results) else pd.DataFrame()
     return ev, verdicts
 

@@ -40,9 +40,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from planwatch.evaluate import bounds, progress
+from planwatch.evaluate.engine import _favourable, latest_per_indicator, source_label, target_text
+from planwatch.evaluate.select import as_published, precision_in_unit, split_graded, with_defaults
 from planwatch.plan.model import Kind, Target, TargetValue
+from planwatch.store.base import JUDGEMENT_COLUMNS  # noqa: F401  (the columns final_account reads)
 
 MET, NEARLY, MISSED, UNKNOWN = "met", "nearly", "missed", "unknown"
 VERDICT_ZH = {MET: "达成", NEARLY: "基本达成", MISSED: "未达成", UNKNOWN: "无法评估"}
@@ -73,9 +77,8 @@ def _approx(value: float, tv: TargetValue, direction: str) -> tuple[str, str]:
 def _with_nearly(ok: bool, distance: float, tv: TargetValue, rule: str) -> tuple[str, str]:
     if ok:
         return MET, rule
-    nearly = getattr(tv, "nearly", None)
-    if nearly is not None and distance <= nearly:
-        return NEARLY, rule + f"；规划包约定差距不超过{nearly:g}为基本达成"
+    if tv.nearly is not None and distance <= tv.nearly:
+        return NEARLY, rule + f"；规划包约定差距不超过{tv.nearly:g}为基本达成"
     return MISSED, rule
 
 
@@ -120,10 +123,8 @@ def final_verdict(target: Target, value: float | None, precision: float = math.n
     verdict, rule = _decide(value, tv, target)
     benefit = False
     if math.isfinite(precision) and precision > 0 and verdict in _RANK:
-        d = target.direction.value
-        towards = tv.value if tv.value is not None else value
-        favourable = value + precision if d == "increase" else value - precision if d == "decrease" else (
-            value + max(-precision, min(precision, towards - value)))
+        # the check-up's own favourable reading of a published figure
+        favourable = float(_favourable([value], [precision], [target.direction.value], [tv.value if tv.value is not None else value])[0])
         better, _ = _decide(favourable, tv, target)
         if better in _RANK and _RANK[better] < _RANK[verdict]:
             verdict, benefit = better, True
@@ -144,7 +145,6 @@ FINAL_COLUMNS = [
     "verdict_zh", "gap", "gap_pct", "rule", "precision_benefit", "reason", "obs_source", "obs_published",
     "judged", "judged_by", "judged_on", "evidence",
 ]
-JUDGEMENT_COLUMNS = ["target", "year", "verdict", "by", "date", "evidence", "note"]  # one row per recorded judgement
 VERDICT_WORDS = {"met": MET, "达成": MET, "nearly": NEARLY, "基本达成": NEARLY, "missed": MISSED, "未达成": MISSED}
 
 
@@ -158,11 +158,6 @@ def final_account(plan, obs, final_year: int, judgements=None):
     未达成) are a curator's recorded verdicts on qualitative targets: the latest for the target and
     ``final_year`` stands, shown as a human judgement with its author, date and evidence. Returns a
     DataFrame with :data:`FINAL_COLUMNS`."""
-    import pandas as pd
-
-    from planwatch.evaluate.engine import latest_per_indicator, target_text
-    from planwatch.evaluate.select import as_published, precision_in_unit, split_graded, with_defaults
-
     o = with_defaults(obs)
     graded, _related = split_graded(o[o["year"] <= final_year])
     current = latest_per_indicator(graded, final_year) if len(graded) else graded
@@ -176,7 +171,7 @@ def final_account(plan, obs, final_year: int, judgements=None):
         r = current.loc[primary] if have else None
         value = float(r["value"]) if have else None
         fv = final_verdict(t, value, precision.get(primary, math.nan), final_year)
-        src = f"表第{t.source.table_row}行" if t.source.table_row else f"第{t.source.article}条"
+        src = source_label(t.source.table_row, t.source.article)
         target_txt = target_text(tv.raw, tv.value if tv.value is not None else math.nan, t.unit)
         if have:
             year = int(r["year"])

@@ -179,14 +179,20 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str, *, normalise_width: b
                 "raw_value": raw_value, "raw_unit": raw_unit, "conversion": conversion,
                 "scope": scope, "measure": reading.measure.value if reading.measure else "",
                 "comparable": reading.comparable, "origin": "official", "synthetic": False,
-                "note": "；".join([str(r["note"]).strip()] * bool(str(r["note"]).strip())
-                                 + [f"{c}：{str(r[c]).strip()}" for c in extras if str(r[c]).strip()]),
+                "note": _note_with_extras(r, extras),
                 "source": str(r["source"]).strip(),
                 "published": str(r["published"]).strip(), "method": str(r["method"]).strip() or "statistics",
                 "file": file, "file_row": row,
             }
         )
     return pd.DataFrame(out, columns=OBSERVATION_COLUMNS), errors
+
+
+def _note_with_extras(row: dict, extras: list[str]) -> str:
+    """The row's note, followed by each extra column the user asked to keep, as "name：value"."""
+    note = str(row["note"]).strip()
+    kept = [f"{c}：{str(row[c]).strip()}" for c in extras if str(row[c]).strip()]
+    return "；".join(([note] if note else []) + kept)
 
 
 def import_observations(path: str | Path, store: Store, plan: Plan, *, sheet: str | None = None,

@@ -18,12 +18,14 @@ from planwatch.evaluate.engine import (
     METHOD_ZH,
     ROLLUP_RULE,
     board_items,
+    checkup,
     physical_bounds,
     rollup,
-    rules_checkup,
+    rule_verdicts,
+    with_rule_observations,
 )
 from planwatch.evaluate.problems import problem_list
-from planwatch.evaluate.select import as_published, split_graded, with_defaults
+from planwatch.evaluate.select import as_published, split_graded
 from planwatch.plan.model import MEASURE_ZH, Plan
 from planwatch.report import write_report
 from planwatch.report.context import (
@@ -42,7 +44,7 @@ COMPUTED_SOURCES = {
 }
 
 
-def _related_frame(related: pd.DataFrame, plan: Plan, graded_keys: set) -> pd.DataFrame:
+def _related_frame(related: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Figures kept but not graded, with why, in the figure's own unit. A scope is quoted by the clauses
     that make it differ (remarks about the source, e.g. an English repost, are in the XLSX)."""
     from planwatch.observe.scope import read_scope
@@ -60,10 +62,10 @@ def _related_frame(related: pd.DataFrame, plan: Plan, graded_keys: set) -> pd.Da
                                         f"计量方式为{measure}" if measure else "") if x)
         elif r["synthetic"]:
             why = f"由{SYNTHETIC_MARK}图层计算，不参与评级"
-        elif (r["indicator"], r["geo"], r["year"]) in graded_keys:
+        elif r["origin"] == "computed":
             why = "计算值；同年已有官方数据，评级采用官方数据"
-        else:
-            why = "未采用"
+        else:  # a second comparable official figure of the same year (from another file or scope note)
+            why = "同年另有一条口径一致的数据，评级采用那一条"
         rows.append({
             "id": r["indicator"], "name": names.get(r["indicator"], r["indicator"]), "geo": r["geo"] or "全市",
             "year": int(r["year"]), "value_text": as_published(r["raw_value"], r["value"], r["conversion"]),
@@ -73,20 +75,34 @@ def _related_frame(related: pd.DataFrame, plan: Plan, graded_keys: set) -> pd.Da
 
 
 def _source_text(source: str) -> str:
-    return COMPUTED_SOURCES.get(source, source) or "未注明来源"
+    """A source as the report cites it: planwatch's own computations in Chinese (with what followed
+    the command's name, e.g. （直线距离）)."""
+    for command, words in COMPUTED_SOURCES.items():
+        if source.startswith(command):
+            rest = source[len(command):].strip()
+            return words + rest
+    return source or "未注明来源"
 
 
 def _coverage(plan: Plan, ev: pd.DataFrame, related: pd.DataFrame) -> pd.DataFrame:
     """Every target without a graded figure: related statistics only, or nothing; with its source hint."""
     graded = set(ev.loc[ev["geo"] == "", "id"]) if len(ev) else set()
-    rel = related.groupby("id")["year"].count().to_dict() if len(related) else {}
+    rel = related.groupby("id")["why"].apply(list).to_dict() if len(related) else {}
     rows = []
     for t in plan.targets:
         if t.id in graded:
             continue
         primary = t.same_as or t.id
-        n_rel = rel.get(primary, 0)
-        status = "仅有口径不同的相关统计" if n_rel else "暂无数据"
+        whys = rel.get(primary, [])
+        n_rel = len(whys)
+        if any(w.startswith(("统计口径", "计量方式")) for w in whys):
+            status = "仅有口径不同的相关统计"
+        elif any(SYNTHETIC_MARK in w for w in whys):
+            status = "仅有由示意数据计算的数值"
+        elif whys:
+            status = "仅有未采用的数据"
+        else:
+            status = "暂无数据"
         if t.same_as:
             status += f"（与{t.same_as}为同一指标）"
         rows.append({"id": t.id, "name": t.name, "category": t.category, "status": status, "related": n_rel,
@@ -132,7 +148,7 @@ def _notes(plan: Plan, ev: pd.DataFrame, related: pd.DataFrame, synthetic_layers
     if synthetic_layers:
         notes.append(f"本报告中规划控制线、功能分区及供地、减量等图层为按真实地理生成的{SYNTHETIC_MARK}，由其计算的数值"
                      "仅作展示、标注为示意数据，不参与评级。")
-    stale = ev[(ev["geo"] == "") & ev["stale"].astype(bool)] if len(ev) else ev
+    stale = ev[(ev["geo"] == "") & (ev["linked_to"] == "") & ev["stale"].astype(bool)] if len(ev) else ev
     if len(stale):
         notes.append(f"{len(stale)}项指标的最新数据早于{year}年，评估说明中已注明数据年份。")
     n_rel = len(related[related["why"].str.startswith("统计口径") | related["why"].str.startswith("计量")]) if len(related) else 0
@@ -156,29 +172,25 @@ def build_context(
     ``rule_results`` (from :func:`planwatch.onemap.rules.evaluate_rules`) adds the spatial rules:
     their values join the observations as computed figures of their targets (not stored), so the
     rules page and the indicator pages show one verdict."""
-    obs = with_defaults(observations)
-    obs = obs[obs["year"] <= year]
-    if rule_results is not None and len(rule_results):
-        from planwatch.onemap.rules import rule_observations
-
-        extra = with_defaults(rule_observations(rule_results, plan, year))
-        obs = pd.concat([obs, extra], ignore_index=True).drop_duplicates(SERIES_KEY, keep="last")
-    ev, rules = rules_checkup(plan, obs, rule_results, year)
+    obs = with_rule_observations(plan, observations, rule_results, year)
+    ev = checkup(plan, obs, year)
+    has_rules = rule_results is not None and len(rule_results)
+    rules = rule_verdicts(rule_results, ev, plan) if has_rules else pd.DataFrame()
     for col in EVALUATION_COLUMNS:
         if col not in ev.columns:
             ev[col] = pd.NA
     ev = ev.assign(method=ev["method"].map(METHOD_ZH).fillna(ev["method"]), method_code=ev["method"])
     graded, related = split_graded(obs)
-    graded_keys = set(zip(graded["indicator"], graded["geo"], graded["year"], strict=True))
+    key = SERIES_KEY  # one row per series: the row itself
+    graded_keys = set(graded[key].itertuples(index=False, name=None))
     board = board_items(ev, rules if len(rules) else None)
     roll = rollup(board, plan)
-    related_view = _related_frame(related, plan, graded_keys)
+    related_view = _related_frame(related, plan)
     coverage = _coverage(plan, ev, related_view)
     hints = {t.id: t.source_hint for t in plan.targets}
     problems = problem_list(ev.assign(method=ev["method_code"]), rules if len(rules) else None, hints)
     obs_view = obs.rename(columns={"indicator": "id"})
-    obs_view["graded"] = [k in graded_keys for k in zip(obs["indicator"], obs["geo"], obs["year"], strict=True)]
-    obs_view["graded"] &= obs_view["comparable"] & ~obs_view["synthetic"]
+    obs_view["graded"] = [k in graded_keys for k in obs[key].itertuples(index=False, name=None)]
     if "revision" not in obs_view:
         obs_view["revision"] = 1
     counts = {lv: int((board["level"] == lv).sum()) for lv in ("green", "yellow", "red", "grey")}
@@ -313,7 +325,7 @@ def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str
         maps = ({"title": "圈层、行政区与轨道站点", "png": png, "caption": caption,
                  "table": station_coverage(store, plan) if {"districts", "rail_stations"} <= layer_types else None},)
     rule_results = None
-    if plan.spatial and plan.spatial.rules and "land_supply" in layer_types:
+    if plan.spatial and plan.spatial.rules and {r.records for r in plan.spatial.rules} & layer_types:
         from planwatch.onemap.rules import check_rules
 
         rule_results = check_rules(store, plan, year, record=False)

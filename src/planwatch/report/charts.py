@@ -271,12 +271,22 @@ def indicator_chart(target: dict, observations: list[dict], evaluation: dict, fm
         return _to_png(fig) if fmt == "png" else _to_svg(fig)
 
 
+def band_words(evaluation: dict, year: int) -> str:
+    """What the forecast of ``year`` says about its band: its coverage, or why it has none."""
+    from planwatch.evaluate.forecast import NO_BAND_ZH
+
+    level = finite_or_none(evaluation.get(f"forecast_{year}_interval_level", evaluation.get("forecast_level")))
+    if level:
+        return f"{level * 100:.0f}%预测区间"
+    return NO_BAND_ZH.get(evaluation.get(f"forecast_{year}_no_band_reason") or "", "不给预测区间")
+
+
 def forecast_caption(evaluation: dict, unit: str) -> str:
     """The forecast's own words on the chart: points, method, interval, clipping."""
     n = finite_or_none(evaluation.get("n_points"))
     if n is None or finite_or_none(evaluation.get("forecast_2025")) is None:
         return ""
-    level = finite_or_none(evaluation.get("forecast_level"))
+    level = finite_or_none(evaluation.get("forecast_2025_interval_level", evaluation.get("forecast_level")))
     text = f"预测：线性趋势，{int(n)}个点，" + (f"{level * 100:.0f}%区间" if level else "无区间")
     if any(evaluation.get(f"forecast_{y}_clipped") for y in (2025, 2035)):
         text += "，已按物理界限截断"

@@ -551,28 +551,34 @@ class _ReportDocument:
 # ---------------------------------------------------------------- the report, in print order
 
 
-def _cover(w: _ReportDocument, v: dict):
-    w.para(v["plan_title"], size=17, center=True).paragraph_format.space_before = Mm(45)
-    w.doc.add_paragraph(f"{v['year']}年度城市体检评估报告", style="Title")
-    w.para(f"规划包：{v['plan_id']}　·　评估年度：{v['year']}年", colour=META_INK, center=True)
-    summary = w.para(v["summary"], size=11, center=True)
-    summary.paragraph_format.space_before = Mm(12)
-    summary.paragraph_format.left_indent = summary.paragraph_format.right_indent = Mm(18)
-    if v["notices"]:
-        for i, text in enumerate(["重要说明", *v["notices"]]):
-            p = w.para(text, size=9, bold=i == 0)
-            p.paragraph_format.left_indent = p.paragraph_format.right_indent = Mm(13)
-            p.paragraph_format.space_after = Pt(2)
-            if i == 0:
-                p.paragraph_format.space_before = Mm(8)
-            _box(p, NOTICE_BORDER, NOTICE_FILL)
+def cover_page(w: _ReportDocument, *, plan_title: str, title: str, meta: str, summary: str, notices: list[str],
+               footer: str, center_summary: bool = True):
+    """The cover of a report: plan, title, meta line, summary, the notices in a box, and the place the
+    table of contents goes (returned) above the footer line."""
+    w.para(plan_title, size=17, center=True).paragraph_format.space_before = Mm(45)
+    w.doc.add_paragraph(title, style="Title")
+    w.para(meta, colour=META_INK, center=True)
+    para = w.para(summary, size=11, center=True) if center_summary else w.para(summary, size=11)
+    para.paragraph_format.space_before = Mm(12)
+    para.paragraph_format.left_indent = para.paragraph_format.right_indent = Mm(18)
+    for i, text in enumerate(["重要说明", *notices] if notices else []):
+        p = w.para(text, size=9, bold=i == 0)
+        p.paragraph_format.left_indent = p.paragraph_format.right_indent = Mm(13)
+        p.paragraph_format.space_after = Pt(2)
+        if i == 0:
+            p.paragraph_format.space_before = Mm(8)
+        _box(p, NOTICE_BORDER, NOTICE_FILL)
     contents = w.para()  # the table of contents goes here once every heading is written
-    w.para(
-        f"本报告由 planwatch {v['version']} 依据规划包与截至{v['year']}年的数据生成；相同输入生成相同报告。",
-        small=True,
-        center=True,
-    ).paragraph_format.space_before = Mm(6)
+    w.para(footer, small=True, center=True).paragraph_format.space_before = Mm(6)
     return contents
+
+
+def _cover(w: _ReportDocument, v: dict):
+    return cover_page(
+        w, plan_title=v["plan_title"], title=f"{v['year']}年度城市体检评估报告",
+        meta=f"规划包：{v['plan_id']}　·　评估年度：{v['year']}年", summary=v["summary"], notices=v["notices"],
+        footer=f"本报告由 planwatch {v['version']} 依据规划包与截至{v['year']}年的数据生成；相同输入生成相同报告。",
+    )
 
 
 def _board(w: _ReportDocument, v: dict) -> None:

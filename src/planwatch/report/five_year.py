@@ -21,13 +21,11 @@ same inputs give byte-identical files.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from docx.shared import Mm, Pt
-from openpyxl import Workbook
+from docx.shared import Pt
 
 import planwatch
 from planwatch.evaluate.bridge import bridge as bridge_frame
@@ -39,20 +37,16 @@ from planwatch.report.build import _source_text, _sources, layers_present
 from planwatch.report.charts import FONT_STACK, five_year_legend, format_number, indicator_chart
 from planwatch.report.context import LEVELS, targets_frame
 from planwatch.report.docx import (
-    META_INK,
-    NOTICE_BORDER,
-    NOTICE_FILL,
     SMALL_PT,
     Badge,
     Count,
     Lines,
-    _box,
     _ReportDocument,
+    cover_page,
 )
 from planwatch.report.html import _env
 from planwatch.report.view import CHINESE_NUMERALS, records, with_unit
 from planwatch.report.xlsx import (
-    FIXED_TIME,
     KIND_ZH,
     LEVEL_FILLS,
     LEVEL_FONTS,
@@ -62,8 +56,7 @@ from planwatch.report.xlsx import (
     Column,
     Table,
     _city,
-    _fix_timestamps,
-    _write_sheet,
+    save_workbook,
 )
 from planwatch.store.base import SYNTHETIC_MARK
 
@@ -200,7 +193,7 @@ def build_five_year_context(
     """The five-year evaluation of ``plan`` as of ``year`` (normally the period's last year) from the
     newest revision of each observation. ``rule_results``: year -> :func:`planwatch.onemap.rules.
     evaluate_rules` for the years of the period to show; ``judgements``: a curator's recorded verdicts
-    on qualitative targets (:data:`planwatch.evaluate.final.JUDGEMENT_COLUMNS`).
+    on qualitative targets (:data:`planwatch.store.base.JUDGEMENT_COLUMNS`).
 
     Raises ``ValueError`` when ``year`` lies outside the plan period."""
     first, last = plan.meta.period
@@ -493,24 +486,12 @@ def _verdict_cell(v: dict) -> Badge:
 
 
 def _docx_cover(w: _ReportDocument, v: dict):
-    w.para(v["plan_title"], size=17, center=True).paragraph_format.space_before = Mm(45)
-    w.doc.add_paragraph(v["title"], style="Title")
-    w.para(f"规划期：{v['period']}　·　评估年度：{v['year']}年　·　规划包：{v['plan_id']}", colour=META_INK, center=True)
-    summary = w.para(v["summary"], size=11)
-    summary.paragraph_format.space_before = Mm(12)
-    summary.paragraph_format.left_indent = summary.paragraph_format.right_indent = Mm(18)
-    for i, text in enumerate(["重要说明", *v["notices"]] if v["notices"] else []):
-        p = w.para(text, size=9, bold=i == 0)
-        p.paragraph_format.left_indent = p.paragraph_format.right_indent = Mm(13)
-        p.paragraph_format.space_after = Pt(2)
-        if i == 0:
-            p.paragraph_format.space_before = Mm(8)
-        _box(p, NOTICE_BORDER, NOTICE_FILL)
-    contents = w.para()  # the table of contents goes here once every heading is written
-    w.para(f"本报告由 planwatch {v['version']} 依据规划包与截至{v['year']}年的数据生成；相同输入生成相同报告。",
-           small=True, center=True).paragraph_format.space_before = Mm(6)
-    return contents
-
+    return cover_page(
+        w, plan_title=v["plan_title"], title=v["title"],
+        meta=f"规划期：{v['period']}　·　评估年度：{v['year']}年　·　规划包：{v['plan_id']}", summary=v["summary"],
+        notices=v["notices"], center_summary=False,
+        footer=f"本报告由 planwatch {v['version']} 依据规划包与截至{v['year']}年的数据生成；相同输入生成相同报告。",
+    )
 
 def _docx_board(w: _ReportDocument, v: dict) -> None:
     w.heading("总览：最终评估看板", 1, anchor="board", new_page=True)
@@ -701,19 +682,8 @@ def _colour_verdicts(ws) -> None:
 
 def write_five_year_xlsx(ctx: FiveYearContext, path: Path) -> Path:
     """Write :func:`five_year_sheets` to ``path`` (byte-identical for the same context)."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for name, tables in five_year_sheets(ctx).items():
-        ws = wb.create_sheet(name)
-        _write_sheet(ws, tables)
-        _colour_verdicts(ws)
-    wb.properties.creator = "planwatch"
-    wb.properties.title = f"{ctx.plan_title} {ctx.period_text}{REPORT_NAME}"
-    wb.properties.created = FIXED_TIME
-    buf = io.BytesIO()
-    wb.save(buf)
-    Path(path).write_bytes(_fix_timestamps(buf.getvalue()))
-    return Path(path)
+    return save_workbook(five_year_sheets(ctx), f"{ctx.plan_title} {ctx.period_text}{REPORT_NAME}", path,
+                         after_sheet=_colour_verdicts)
 
 
 # ---------------------------------------------------------------- the texts shared by every format
@@ -748,7 +718,7 @@ def rule_results_by_year(store, plan: Plan, years) -> dict[int, pd.DataFrame]:
     from planwatch.onemap.rules import evaluate_rules, rule_layers
 
     registry = layers_present(store)
-    if not (plan.spatial and plan.spatial.rules and "land_supply" in set(registry["layer_type"])):
+    if not (plan.spatial and plan.spatial.rules and {r.records for r in plan.spatial.rules} & set(registry["layer_type"])):
         return {}
     layers = rule_layers(store, plan)  # read once for every year
     return {y: evaluate_rules(plan.spatial.rules, layers, y, metric_crs=plan.spatial.metric_crs) for y in years}
@@ -758,7 +728,7 @@ def build_five_year_report(plan: Plan, store, year: int, out_dir: Path, *, judge
     """Evaluate the plan period as of ``year`` from ``store`` (observations, and the layers for the
     spatial rules of every year of the period up to ``year``) and write the four files into ``out_dir``.
     The curators' recorded judgements (``planwatch judge``) are read from the store unless given."""
-    if judgements is None and hasattr(store, "judgements"):
+    if judgements is None:
         judgements = store.judgements()
     rules = rule_results_by_year(store, plan, range(plan.meta.period[0], year + 1))
     ctx = build_five_year_context(plan, store.observations(), year, rule_results=rules, judgements=judgements)

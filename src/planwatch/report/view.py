@@ -13,12 +13,11 @@ import math
 import pandas as pd
 
 import planwatch
-from planwatch.report.charts import format_number, indicator_chart
+from planwatch.evaluate.forecast import NO_BAND_ZH
+from planwatch.report.charts import band_words, format_number, indicator_chart
 from planwatch.report.context import LEVELS, ReportContext
 
 CHINESE_NUMERALS = "一二三四五六七八九十"
-LEVEL_ORDER = {"red": 0, "yellow": 1, "grey": 2, "green": 3}
-MEASURE_ZH = {"level": "", "change": "变化量", "ratio": "比值", "count": "数量", "cumulative_decline": "累计降幅"}
 
 # Every method a verdict or a forecast can rest on, defined (printed under 评估方法).
 METHOD_NOTES = [
@@ -101,7 +100,11 @@ def _forecast_note(e: dict, unit: str) -> str:
     if n is None:
         return "—"
     parts = [f"线性趋势，{int(n)}个数据点"]
-    parts.append(f"{e['forecast_level'] * 100:.0f}%预测区间" if e.get("forecast_level") else "数据点不足4个，不给预测区间")
+    bands = {y: band_words(e, y) for y in (2025, 2035) if e.get(f"forecast_{y}") is not None}
+    if len(set(bands.values())) <= 1:
+        parts += list(dict.fromkeys(bands.values()))
+    else:
+        parts += [f"{y}年{words}" for y, words in bands.items()]
     for y in (2025, 2035):
         if e.get(f"forecast_{y}_clipped"):
             parts.append(f"{y}年趋势外推为{format_number(e.get(f'forecast_{y}_raw'))}{unit}，按物理界限取值（已截断）")
@@ -201,7 +204,8 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
     for b in records(ctx.backtest):
         unit = b.get("unit") or ""
         band = (f"{format_number(round(b['low'], 2))}～{format_number(round(b['high'], 2))}"
-                if b.get("low") is not None and b.get("high") is not None else "无（数据点不足4个）")
+                if b.get("low") is not None and b.get("high") is not None
+                else f"无（{NO_BAND_ZH.get(b.get('no_band_reason') or '', '不给预测区间')}）")
         backtest.append({
             "id": b["id"], "name": b["name"], "year": b["year"], "origin_year": b["origin_year"],
             "n_points": b["n_points"], "forecast": with_unit(round(b["forecast"], 2), unit), "band": band,

@@ -452,12 +452,21 @@ def _fix_timestamps(data: bytes) -> bytes:
 def write_xlsx(ctx: ReportContext, path: Path) -> Path:
     """Write the sheets of :func:`sheet_tables` to ``path`` (byte-identical for the same context)."""
     ctx.check()
+    return save_workbook(sheet_tables(ctx), f"{ctx.plan_title} {ctx.year}年度城市体检评估", path)
+
+
+def save_workbook(sheets: dict, title: str, path: Path, after_sheet=None) -> Path:
+    """One sheet per entry of ``sheets`` (name → tables, see :func:`_write_sheet`), ``after_sheet(ws)``
+    applied to each; saved with fixed dates so the same sheets give the same bytes."""
     wb = Workbook()
     wb.remove(wb.active)
-    for name, tables in sheet_tables(ctx).items():
-        _write_sheet(wb.create_sheet(name), tables)
+    for name, tables in sheets.items():
+        ws = wb.create_sheet(name)
+        _write_sheet(ws, tables)
+        if after_sheet is not None:
+            after_sheet(ws)
     wb.properties.creator = "planwatch"
-    wb.properties.title = f"{ctx.plan_title} {ctx.year}年度城市体检评估"
+    wb.properties.title = title
     wb.properties.created = FIXED_TIME
     buf = io.BytesIO()
     wb.save(buf)

@@ -42,6 +42,10 @@ LAYER_COLUMNS = [
     "imported_at",  # UTC, ISO 8601
 ]
 
+# A curator's recorded verdict, as the store returns it (one row per judgement, oldest first); what
+# planwatch.evaluate.final.final_account takes as ``judgements``.
+JUDGEMENT_COLUMNS = ["target", "year", "verdict", "by", "date", "evidence", "note"]
+
 # What identifies one series of revisions: a new row of the same key is a revision of it.
 SERIES_KEY = ["indicator", "year", "geo", "scope", "origin"]
 ORIGINS = ("official", "computed")
@@ -156,7 +160,7 @@ class Store(ABC):
     @abstractmethod
     def judgements(self) -> pd.DataFrame:
         """Every recorded judgement, oldest first: columns
-        :data:`planwatch.evaluate.final.JUDGEMENT_COLUMNS` (``date`` the UTC day of the judgement,
+        :data:`JUDGEMENT_COLUMNS` (``date`` the UTC day of the judgement,
         ``evidence`` "name（sha256 first 8 hex）" joined with 、) and ``judgement_id``; what
         :func:`planwatch.evaluate.final.final_account` takes as ``judgements``."""
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from planwatch import __version__
 from planwatch.store.base import (
+    JUDGEMENT_COLUMNS,
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
     SYNTHETIC_LABEL,
@@ -443,7 +444,6 @@ class GeoPackageStore(Store):
         }
 
     def judgements(self) -> pd.DataFrame:
-        from planwatch.evaluate.final import JUDGEMENT_COLUMNS
 
         with closing(self._connect()) as con:
             rows = con.execute(
