@@ -2,7 +2,7 @@
 
 Load (deterministic, numpy seed 20215), written as road *lines* — what a user imports:
 
-* ``--network grid`` (default): the demo's street generator (``planwatch.access.synthetic``), a
+* ``--network grid`` (default): the demo's street generator (``planwatch.demo.streets``), a
   jittered grid, 100 m spacing, ±30 m jitter, 708 × 708 nodes (~501,000 nodes, ~1,000,000 edges,
   70.7 km a side), one line per grid row and column;
 * ``--network voronoi``: the edges of a Voronoi diagram of random points (irregular, degree-3
@@ -52,9 +52,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planwatch.access.network import network_from_lines, snap_points
-from planwatch.access.routing import nearest_destination_distance, node_distances
-from planwatch.access.synthetic import synthetic_street_lines
+from planwatch.demo.streets import synthetic_street_lines
+from planwatch.indicators.network import network_from_lines, snap_points
+from planwatch.indicators.routing import nearest_destination_distance, node_distances
 
 SEED = 20215
 CRS = "EPSG:4548"

@@ -3,7 +3,7 @@
 Load (deterministic, numpy seed 20214): N parcels (default 1,000,000), rotated rectangles with sides
 of 50–200 m, their centres uniform over Beijing's 16 districts (the real boundaries in
 ``../shared/data``), in EPSG:4548. The zones are the review's own: every reviewed layer of the demo
-one map (``planwatch.onemap.demo.build_demo_layers``) filtered by its rule's ``where`` and dissolved,
+one map (``planwatch.demo.onemap.build_demo_layers``) filtered by its rule's ``where`` and dissolved,
 and every guide / zone / ring layer dissolved per zone value (``review_zones``) — the zones a
 ``planwatch review`` measures against. If the demo module is not importable, synthetic zones built
 here stand in for it, and the output says so.
@@ -98,10 +98,10 @@ def fallback_layers(plan, area: shapely.Geometry, seed: int = SEED) -> dict[str,
 
 def one_map(plan, area):
     try:
-        from planwatch.onemap.demo import build_demo_layers
+        from planwatch.demo.onemap import build_demo_layers
     except ImportError:
-        return fallback_layers(plan, area), "SYNTHETIC STAND-IN ZONES (planwatch.onemap.demo not available)"
-    return build_demo_layers(plan, seed=2021), "the demo one-map (planwatch.onemap.demo.build_demo_layers, seed 2021)"
+        return fallback_layers(plan, area), "SYNTHETIC STAND-IN ZONES (planwatch.demo.onemap not available)"
+    return build_demo_layers(plan, seed=2021), "the demo one-map (planwatch.demo.onemap.build_demo_layers, seed 2021)"
 
 
 def timed(fn):

@@ -15,14 +15,14 @@ import shapely
 from typer.testing import CliRunner
 
 import planwatch.cli.indicators  # noqa: F401  (registers the access and indicators verbs)
-from planwatch.access import (
+from planwatch.cli.main import app
+from planwatch.indicators import (
     CoverageInputError,
     area_within_distance,
     coverage,
     network_from_lines,
     parse_distance,
 )
-from planwatch.cli.main import app
 
 CRS = "EPSG:4548"
 runner = CliRunner()

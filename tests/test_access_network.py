@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import shapely
 
-from planwatch.access import NetworkError, nearest_destination_distance, network_from_lines, snap_points
-from planwatch.access.osm import read_osm_network, read_osm_ways
-from planwatch.access.synthetic import synthetic_street_lines
+from planwatch.demo.streets import synthetic_street_lines
+from planwatch.indicators import NetworkError, nearest_destination_distance, network_from_lines, snap_points
+from planwatch.indicators.osm import read_osm_network, read_osm_ways
 
 CRS = "EPSG:4548"
 
@@ -199,7 +199,7 @@ def test_a_file_that_is_not_osm_is_refused(tmp_path):
 
 
 def test_snapping_to_edges_is_exact_even_next_to_an_isolated_node():
-    from planwatch.access import network_from_edges
+    from planwatch.indicators import network_from_edges
 
     # node 3 has no edge: the point beside it must still snap to the nearest real edge
     net = network_from_edges([0, 100, 100, 50], [0, 0, 100, 60], [0, 1], [1, 2])

@@ -128,7 +128,7 @@ def test_official_t21_is_kept_and_graded_when_a_synthetic_value_is_stored_beside
 
 
 def test_indicators_compute_stores_nothing_unless_asked(plan, tmp_path):
-    from planwatch.onemap.demo import read_base_layers
+    from planwatch.demo.onemap import read_base_layers
     from planwatch.store import open_store
 
     db = tmp_path / "s.gpkg"

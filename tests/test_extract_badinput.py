@@ -309,8 +309,9 @@ class _CountingRe:
 def extraction_work(text: str, monkeypatch) -> tuple[int, int]:
     """The work of parse + candidates on ``text`` (characters scanned by patterns + lines run),
     and the number of candidates found."""
-    from planwatch.extract import candidates, parse
-    from planwatch.extract import text as text_module
+    from planwatch.extract import candidates
+    from planwatch.text import articles as parse
+    from planwatch.text import read as text_module
 
     counter = {"chars": 0, "lines": 0}
     modules = (parse, text_module, candidates)

@@ -11,10 +11,10 @@ import pytest
 
 from planwatch.extract import Article, compare_with_plan, extract_candidates, parse_plan, read_plan_text
 from planwatch.extract.candidates import quantities_in
-from planwatch.extract.parse import chinese_number as chinese_number_in_parse
-from planwatch.extract.text import chinese_number
 from planwatch.plan import Plan, PlanPackageError, load_plan, source_text
 from planwatch.plan.check import check_plan
+from planwatch.text.articles import chinese_number as chinese_number_in_parse
+from planwatch.text.read import chinese_number
 
 PLAN_ID = "beijing-2021-2025"
 SEED = Path(__file__).resolve().parents[1] / "src/planwatch/plans" / PLAN_ID / "source.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from planwatch.extract import parse_plan, read_plan_text
-from planwatch.extract.parse import chinese_number
+from planwatch.text.articles import chinese_number
 
 SEED = Path(__file__).resolve().parents[1] / "src/planwatch/plans/beijing-2021-2025/source.md"
 CHAPTER_LABELS = ["总则"] + [f"第{n}章" for n in "一 二 三 四 五 六 七 八 九 十 十一".split()]

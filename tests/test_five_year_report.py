@@ -24,8 +24,8 @@ YEAR = 2025
 def five_year(tmp_path_factory):
     """As the demo: both shipped observation files and the demo one map in a fresh store, the 2022 rule
     values stored (computed from synthetic layers: kept, never graded), then the 2025 report."""
+    from planwatch.demo.onemap import load_demo_map
     from planwatch.observe import import_observations
-    from planwatch.onemap.demo import load_demo_map
     from planwatch.onemap.rules import check_rules
     from planwatch.plan import load_plan
     from planwatch.plan.load import plan_dir

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import planwatch.cli.indicators  # noqa: F401  (registers the access and indicators verbs)
 from planwatch.cli.main import app
-from planwatch.onemap.indicators import (
+from planwatch.indicators.compute import (
     IndicatorInputError,
     compute_indicators,
     land_statistics,
@@ -105,7 +105,7 @@ def test_a_spec_whose_kind_does_not_give_the_targets_unit_is_refused(plan, specs
 
 
 def test_every_land_use_class_of_the_demo_is_in_the_mapping_table(specs):
-    from planwatch.onemap.demo_indicators import LAND_USE_MIX
+    from planwatch.demo.indicator_layers import LAND_USE_MIX
 
     assert {c for c, _, _ in LAND_USE_MIX} <= {c.name for c in specs.land_use.classes}
 
@@ -190,7 +190,7 @@ def brute_force(features, zones, zone_col, by=None) -> pd.Series:
 
 @pytest.fixture(scope="module")
 def demo(plan):
-    from planwatch.onemap.demo import build_demo_layers
+    from planwatch.demo.onemap import build_demo_layers
 
     return build_demo_layers(plan)
 
@@ -305,7 +305,7 @@ def test_station_coverage_on_the_real_districts_and_stations(plan):
 
 @pytest.fixture(scope="module")
 def demo_db(plan, tmp_path_factory):
-    from planwatch.onemap.demo import load_demo_map
+    from planwatch.demo.onemap import load_demo_map
 
     db = tmp_path_factory.mktemp("ind") / "demo.gpkg"
     load_demo_map(open_store(db), plan)

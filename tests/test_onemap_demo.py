@@ -12,7 +12,7 @@ import shapely
 from typer.testing import CliRunner
 
 from planwatch.cli import app
-from planwatch.onemap.demo import (
+from planwatch.demo.onemap import (
     BASE_LAYER_TYPES,
     DEMO_LAYER_TYPES,
     RULE_DESIGN,

@@ -240,7 +240,7 @@ def test_the_real_check_up_names_methods_in_chinese_and_cites_the_plan(ctx):
 
 
 def test_a_store_with_the_one_map_puts_a_labelled_map_in_the_report(tmp_path):
-    from planwatch.onemap.demo import load_demo_map
+    from planwatch.demo.onemap import load_demo_map
     from planwatch.onemap.rules import check_rules
     from planwatch.plan import load_plan
     from planwatch.report.build import build_report
@@ -291,8 +291,8 @@ def test_latin_word_check_catches_english():
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory):
     """The demo check-up: real observations (both shipped files), the demo one map, the rules."""
+    from planwatch.demo.onemap import load_demo_map
     from planwatch.observe import import_observations
-    from planwatch.onemap.demo import load_demo_map
     from planwatch.plan import load_plan
     from planwatch.plan.load import plan_dir
     from planwatch.report.build import build_report

@@ -20,7 +20,7 @@ from matplotlib.text import Text
 from matplotlib_scalebar.scalebar import ScaleBar
 from pyproj import CRS, Transformer
 
-from planwatch.onemap.demo import read_base_layers
+from planwatch.demo.onemap import read_base_layers
 from planwatch.report.maps import (
     SYNTHETIC_NOTE,
     draw_one_map,

@@ -321,7 +321,7 @@ def test_cli_review_refuses_bad_input_clearly(tmp_path, project):
 def test_a_demo_project_prints_its_conflicts_with_articles(tmp_path):
     """On the shipped demo one-map: a project on farmland and the red line gets forbidden conflicts
     with Art. 65, each labelled synthetic; the 圈层 (real, derived from districts) is not."""
-    from planwatch.onemap.demo import load_demo_map
+    from planwatch.demo.onemap import load_demo_map
     from planwatch.plan import load_plan
     from planwatch.store import open_store
 

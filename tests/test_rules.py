@@ -304,7 +304,7 @@ def test_cli_rules_check_json_and_table(plan, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_layers(plan):
-    from planwatch.onemap.demo import build_demo_layers
+    from planwatch.demo.onemap import build_demo_layers
 
     return build_demo_layers(plan, seed=2021)
 
@@ -313,7 +313,7 @@ def demo_layers(plan):
 def test_the_rules_on_the_demo_map_give_its_designed_values(plan, demo_layers, year):
     """The demo generator places records so each rule has a known value (demo.RULE_DESIGN); the
     rules engine must read exactly that back."""
-    from planwatch.onemap.demo import RULE_DESIGN
+    from planwatch.demo.onemap import RULE_DESIGN
 
     res = {r["id"]: r for r in evaluate_rules(plan.spatial.rules, demo_layers, year).to_dict("records")}
     for rule_id, design in RULE_DESIGN.items():

@@ -1,7 +1,9 @@
-"""The ``planwatch`` command line. ``main`` holds the app and the core verbs; each other module
-adds the verbs of one capability to the same app."""
+"""The ``planwatch`` command line. ``common`` holds the app and what every verb shares, ``main`` the
+core verbs; each other module adds the verbs of one capability to the same app."""
+# ruff: noqa: I001  (main first: the core verbs register first, the order `planwatch --help` lists them in)
 
+from planwatch.cli.common import app
+from planwatch.cli.main import main
 from planwatch.cli import indicators, layers, review  # noqa: F401  (registers their verbs)
-from planwatch.cli.main import app, main
 
 __all__ = ["app", "main"]

@@ -1,6 +1,6 @@
 """Verbs of the spatial indicators (capability 9): ``planwatch access coverage | stations | import-osm``
-and ``planwatch indicators compute | land``. Thin: each calls :mod:`planwatch.access` or
-:mod:`planwatch.onemap.indicators`."""
+and ``planwatch indicators compute | land``. Thin: each calls :mod:`planwatch.indicators` or
+:mod:`planwatch.indicators.compute`."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from planwatch.cli.main import (
+from planwatch.cli.common import (
     DbOpt,
     FormatOpt,
     PlanOpt,
-    _check_format,
-    _fail,
-    _load,
-    _print_json,
-    _store,
     app,
+    check_format,
     err,
+    fail,
+    load,
+    open_db,
     out,
+    print_json,
 )
 from planwatch.plan import DEFAULT_PLAN
 
@@ -41,12 +41,12 @@ def _fmt(v, digits: int = 2) -> str:
 
 
 def _read_layer(spec: str, store, plan, what: str):
-    from planwatch.onemap.indicators import IndicatorInputError, layer_or_file
+    from planwatch.indicators.compute import IndicatorInputError, layer_or_file
 
     try:
         return layer_or_file(spec, store, plan)
     except IndicatorInputError as e:
-        _fail(f"{what}: {e}")
+        fail(f"{what}: {e}")
 
 
 def _optional_layer(store, type_id: str):
@@ -64,7 +64,7 @@ def _store_if_any(db, plan):
     from planwatch.store import default_db_path
 
     path = Path(db) if db else default_db_path()
-    return _store(db, plan) if path.exists() else None
+    return open_db(db, plan) if path.exists() else None
 
 
 def _road_layer(plan_id: str) -> str:
@@ -75,12 +75,12 @@ def _road_layer(plan_id: str) -> str:
     try:
         return load_indicator_specs(plan_id).walking.roads
     except PlanPackageError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _roads_network(spec: str, store, plan):
-    from planwatch.access.network import NetworkError, network_from_lines
-    from planwatch.access.osm import is_osm_file, read_osm_network
+    from planwatch.indicators.network import NetworkError, network_from_lines
+    from planwatch.indicators.osm import is_osm_file, read_osm_network
 
     try:
         if is_osm_file(spec):
@@ -90,7 +90,7 @@ def _roads_network(spec: str, store, plan):
         with err.status("building the walking network…"):
             return network_from_lines(lines, name=f"--roads {spec}")
     except NetworkError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 # ------------------------------------------------------------------ access
@@ -112,19 +112,19 @@ def access_coverage(
 ) -> None:
     """For each origin, the distance to the nearest destination and whether it is within reach; the
     covered share (by area or a population column) for the city, each district and each 圈层."""
-    from planwatch.access.coverage import CoverageInputError, coverage, parse_distance
+    from planwatch.indicators.coverage import CoverageInputError, coverage, parse_distance
 
-    _check_format(format)
+    check_format(format)
     if method not in ("euclidean", "network"):
-        _fail(f"--method must be euclidean or network, not {method!r}")
+        fail(f"--method must be euclidean or network, not {method!r}")
     if snap not in ("edge", "node"):
-        _fail(f"--snap must be edge or node, not {snap!r}")
-    p = _load(plan)
+        fail(f"--snap must be edge or node, not {snap!r}")
+    p = load(plan)
     store = _store_if_any(db, p)
     try:
         within_m = parse_distance(within)
     except CoverageInputError as e:
-        _fail(f"--within: {e}")
+        fail(f"--within: {e}")
     o = _read_layer(origins, store if store is not None else {}, p, "--from")
     d = _read_layer(destinations, store if store is not None else {}, p, "--to")
     network = None
@@ -137,12 +137,12 @@ def access_coverage(
                 districts=_optional_layer(store, "districts"), rings=_optional_layer(store, "rings"), names=(origins, destinations),
             )
     except CoverageInputError as e:
-        _fail(str(e))
+        fail(str(e))
     synthetic = [n for n, g in ((origins, o), (destinations, d)) if (g.attrs.get("layer") or {}).get("synthetic")]
     if out_file is not None:
         _write_coverage(result, out_file)
     if format == "json":
-        _print_json({
+        print_json({
             "method": result.method, "within_m": result.within_m, "weight": result.weight,
             "shares": result.shares.to_dict("records"), "warnings": result.warnings,
             "synthetic_layers": synthetic, "out": str(out_file) if out_file else None,
@@ -191,18 +191,18 @@ def access_stations(
 ) -> None:
     """The share of each district's area within a straight-line distance of a rail station (real
     districts and stations): exact overlay of the districts with the stations' buffers."""
-    from planwatch.access.coverage import CoverageInputError
-    from planwatch.onemap.indicators import MissingLayer, station_coverage_table
+    from planwatch.indicators.compute import MissingLayer, station_coverage_table
+    from planwatch.indicators.coverage import CoverageInputError
 
-    _check_format(format)
-    p = _load(plan)
+    check_format(format)
+    p = load(plan)
     try:
         with err.status("overlaying the districts with the stations' buffers…"):
-            table = station_coverage_table(None if shipped else _store(db, p), p, radius_m=within)
+            table = station_coverage_table(None if shipped else open_db(db, p), p, radius_m=within)
     except (CoverageInputError, MissingLayer) as e:
-        _fail(f"{e} (or use --shipped for the real layers in the plan package)")
+        fail(f"{e} (or use --shipped for the real layers in the plan package)")
     if format == "json":
-        _print_json({"within": within, "method": table.attrs.get("method"), "rows": table.to_dict("records")})
+        print_json({"within": within, "method": table.attrs.get("method"), "rows": table.to_dict("records")})
         return
     t = Table(title=f"轨道站点 {within} 直线覆盖：各区面积占比")
     for c in ("district", "area km²", "covered km²", "share %", "stations"):
@@ -222,12 +222,12 @@ def access_import_osm(
 ) -> None:
     """Store the walkable ways of an OSM extract (cut to the plan area) as the road network layer,
     for --method network. Needs pyosmium (pip install osmium)."""
-    from planwatch.access.network import NetworkError
-    from planwatch.access.osm import OSM_ATTRIBUTION, read_osm_ways
+    from planwatch.indicators.network import NetworkError
+    from planwatch.indicators.osm import OSM_ATTRIBUTION, read_osm_ways
     from planwatch.onemap.layers import LayerImportError, file_sha256, import_frame
 
-    p = _load(plan)
-    store = _store(db, p, create=True)
+    p = load(plan)
+    store = open_db(db, p, create=True)
     try:
         with err.status(f"reading walkable ways from {file}…"):
             ways = read_osm_ways(file, crs=p.spatial.storage_crs, bounds_wgs84=p.spatial.plan_area_bounds_wgs84)
@@ -238,7 +238,7 @@ def access_import_osm(
                 notes=[f"walkable OSM ways (highway=*) cut to the plan area; junctions at shared OSM nodes; {OSM_ATTRIBUTION}"],
             )
     except (NetworkError, LayerImportError) as e:
-        _fail(str(e))
+        fail(str(e))
     out.print(f"{file}: {report.features:,} walkable ways stored as {report.layer_type} (version {report.version}); {OSM_ATTRIBUTION}",
               highlight=False)
     out.print("network coverage over them: planwatch indicators compute --year Y --method network", highlight=False)
@@ -262,28 +262,28 @@ def indicators_compute(
     observations of YEAR (method, layers with their content hashes, planwatch version): kept beside
     any official figure of the same target and year, which the evaluation always prefers; values
     computed from synthetic layers are stored but never graded."""
-    from planwatch.onemap.indicators import IndicatorInputError, compute_indicators, store_indicators
+    from planwatch.indicators.compute import IndicatorInputError, compute_indicators, store_indicators
     from planwatch.plan.indicators import load_indicator_specs
     from planwatch.plan.load import PlanPackageError
 
-    _check_format(format)
-    p = _load(plan)
-    store = _store(db, p)
+    check_format(format)
+    p = load(plan)
+    store = open_db(db, p)
     try:
         specs = load_indicator_specs(plan)
     except PlanPackageError as e:
-        _fail(str(e))
+        fail(str(e))
     targets = [t.strip() for t in only.split(",") if t.strip()] if only else None
     try:
         with err.status("computing spatial indicators…") as status:
             run = compute_indicators(store, p, method=method, targets=targets, specs=specs, progress=lambda m: status.update(m))
     except IndicatorInputError as e:
-        _fail(str(e))
+        fail(str(e))
     summary = None
     if store_results and len(run.results):
         summary = store_indicators(store, p, run, year)
     if format == "json":
-        _print_json({
+        print_json({
             "year": year, "method": method, "results": run.results.to_dict("records"), "skipped": run.skipped,
             "warnings": run.warnings, "notes": run.notes,
             "stored": None if summary is None else {"added": summary.added, "revised": summary.revised, "unchanged": summary.unchanged,
@@ -335,17 +335,17 @@ def _print_indicators(run, year: int, method: str) -> None:
 def indicators_land(db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN, format: FormatOpt = "table") -> None:
     """Land statistics: construction land and land use (by class), km², for the city, by district,
     by 圈层 and by 两线三区 zone."""
-    from planwatch.onemap.indicators import IndicatorInputError, land_statistics
+    from planwatch.indicators.compute import IndicatorInputError, land_statistics
 
-    _check_format(format)
-    p = _load(plan)
+    check_format(format)
+    p = load(plan)
     try:
         with err.status("overlaying land with districts, 圈层 and zones…"):
-            stats = land_statistics(_store(db, p), p)
+            stats = land_statistics(open_db(db, p), p)
     except IndicatorInputError as e:
-        _fail(str(e))
+        fail(str(e))
     if format == "json":
-        _print_json(stats.to_dict("records"))
+        print_json(stats.to_dict("records"))
         return
     if stats.empty:
         out.print("no construction_land or land_use layer in the store", highlight=False)

@@ -9,18 +9,18 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planwatch.cli.main import (
+from planwatch.cli.common import (
     DbOpt,
     FormatOpt,
     PlanOpt,
-    _check_format,
-    _fail,
-    _load,
-    _print_json,
-    _store,
     app,
+    check_format,
     err,
+    fail,
+    load,
+    open_db,
     out,
+    print_json,
 )
 from planwatch.plan import DEFAULT_PLAN
 
@@ -40,9 +40,9 @@ def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = D
     whether synthetic, source; and the plan's layer types not loaded yet."""
     from planwatch.store import SYNTHETIC_LABEL
 
-    _check_format(format)
-    p = _load(plan)
-    df = _store(db, p).layers()
+    check_format(format)
+    p = load(plan)
+    df = open_db(db, p).layers()
     order = [lt.id for lt in p.spatial.layer_types] if p.spatial else []
     names = {lt.id: lt.name for lt in p.spatial.layer_types} if p.spatial else {}
     df.insert(1, "name", [names.get(t, "") for t in df["layer_type"]])
@@ -50,7 +50,7 @@ def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = D
     df = df.drop(columns="_o").reset_index(drop=True)
     missing = [f"{t} ({names[t]})" for t in order if t not in set(df["layer_type"])]
     if format == "json":
-        _print_json({"layers": df.to_dict("records"), "missing": missing, "synthetic_label": SYNTHETIC_LABEL})
+        print_json({"layers": df.to_dict("records"), "missing": missing, "synthetic_label": SYNTHETIC_LABEL})
         return
     table = Table(title=f"一张图 layers ({len(df)})")
     for c in ("layer_type", "name", "features", "version", "crs", "data", "source"):
@@ -82,16 +82,16 @@ def layers_import(
     flattened to 2-D (said in the output); --field maps the file's field names to the layer type's."""
     from planwatch.onemap.layers import LayerImportError, import_layer
 
-    _check_format(format)
-    p = _load(plan)
-    store = _store(db, p, create=True)
+    check_format(format)
+    p = load(plan)
+    store = open_db(db, p, create=True)
     try:
         with err.status(f"importing {file} as {layer_type}…"):
             report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic, encoding=encoding, fields=field)
     except LayerImportError as e:
-        _fail(str(e))
+        fail(str(e))
     if format == "json":
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     chosen = f" (layer {report.source_layer})" if report.source_layer else ""
     out.print(
@@ -113,11 +113,11 @@ def layers_demo(
 ) -> None:
     """Load the real base layers (districts, rail stations, 圈层) and the synthetic demo one-map
     (every other layer type, labelled 示意数据（非官方）) into the store."""
-    from planwatch.onemap.demo import BASE_LAYER_TYPES, DEMO_LAYER_TYPES, load_demo_map
+    from planwatch.demo.onemap import BASE_LAYER_TYPES, DEMO_LAYER_TYPES, load_demo_map
     from planwatch.onemap.layers import LayerImportError
 
-    p = _load(plan)
-    store = _store(db, p, create=True)
+    p = load(plan)
+    store = open_db(db, p, create=True)
     steps = len(BASE_LAYER_TYPES) + len(DEMO_LAYER_TYPES) + 1
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -131,7 +131,7 @@ def layers_demo(
         try:
             rows = load_demo_map(store, p, seed=seed, progress=step)
         except LayerImportError as e:  # pragma: no cover - the shipped data is checked by the tests
-            _fail(str(e))
+            fail(str(e))
     for r in rows:
         label = " [yellow](示意数据（非官方）/ synthetic demo data)[/]" if r["synthetic"] else ""
         out.print(f"{r['layer_type']}: {r['features']} features, version {r['version']}{label}", highlight=False)

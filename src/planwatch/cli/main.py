@@ -1,151 +1,41 @@
-"""The ``planwatch`` command line: thin verbs over the package's functions (Typer + Rich)."""
+"""The ``planwatch`` command line: the core verbs (plan, observe, evaluate, judge, bridge, report, demo,
+extract). Each other module of this package adds the verbs of one capability to the same app."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
-from typer.core import TyperGroup
 
-from planwatch.plan import DEFAULT_PLAN, PlanPackageError, load_plan
+from planwatch.cli.common import (
+    MAX_ECHO,
+    DbOpt,
+    ForceOpt,
+    FormatOpt,
+    PlanOpt,
+    app,
+    check_format,
+    check_out_dir,
+    check_year,
+    err,
+    fail,
+    load,
+    observations_or_fail,
+    open_db,
+    out,
+    print_json,
+    shorten,
+    show_frame,
+)
+from planwatch.plan import DEFAULT_PLAN, PlanPackageError
 
-# Exit codes: 0 success, 1 refused input (or a failure the message explains), 2 usage (click's own).
-EXIT_REFUSED = 1
-MAX_ECHO = 80  # characters of a user's value quoted back in a message
-
-
-class SafeGroup(TyperGroup):
-    """The root command: no Python traceback ever reaches the user. An error no verb anticipated is
-    printed as one line naming its kind, exit code 1; ``PLANWATCH_DEBUG=1`` shows the traceback."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except Exception as e:  # noqa: BLE001 - the last line of defence
-            # click's and typer's own exceptions (exit codes, usage errors, aborts) pass through
-            if os.environ.get("PLANWATCH_DEBUG") or type(e).__module__.split(".")[0] in ("click", "typer"):
-                raise
-            err.print(f"[bold red]error:[/] {_explain(e)}", highlight=False, markup=True, soft_wrap=True)
-            err.print("[dim](set PLANWATCH_DEBUG=1 to see where this happened)[/]", highlight=False)
-            raise typer.Exit(EXIT_REFUSED) from None
-
-
-def _explain(e: Exception) -> str:
-    """One line for an error no verb caught: what kind of error, in the user's terms where known."""
-    import sqlite3
-
-    from planwatch.store import StoreError
-
-    text = shorten(str(e)) or type(e).__name__
-    if isinstance(e, StoreError):
-        return text
-    if isinstance(e, sqlite3.OperationalError) and "readonly" in text:
-        return "the store is read-only (no permission to write to it); nothing was written"
-    if isinstance(e, sqlite3.OperationalError) and "locked" in text:
-        return "the store is locked by another program; try again when it has finished"
-    if isinstance(e, sqlite3.DatabaseError):
-        return f"the store cannot be read as a planwatch store ({text})"
-    if isinstance(e, PermissionError):
-        return f"permission denied: {e.filename or text}"
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror or text}"
-    return f"{type(e).__name__}: {text}"
-
-
-def shorten(text: str, limit: int = MAX_ECHO * 4) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    text = str(text)
-    return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}个字符）"
-
-
-app = typer.Typer(help="planwatch: a territorial spatial plan as software.", no_args_is_help=True, add_completion=False,
-                  cls=SafeGroup, pretty_exceptions_enable=False)
 plan_app = typer.Typer(help="The plan package: targets and checks.", no_args_is_help=True)
 observe_app = typer.Typer(help="Observations: import, list, history.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(observe_app, name="observe")
-
-err = Console(stderr=True)
-out = Console()
-
-PlanOpt = Annotated[str, typer.Option("--plan", help="plan package id or folder")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="store file (default $PLANWATCH_DB or ./planwatch.gpkg)")]
-FormatOpt = Annotated[str, typer.Option("--format", help="json or table")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="allow a year outside the plan's span")]
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """``--out`` must be a folder planwatch can write into (it is created if missing)."""
-    probe = out_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == out_dir else f"lies under a file ({probe})"
-        _fail(f"--out {out_dir}: {what}; give a folder for report.html, report.pdf, report.docx and report.xlsx")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        _fail(f"--out {out_dir}: no permission to write into {probe}")
-
-
-def _clean(x):
-    """JSON-able: NaN/inf → null, numpy scalars → Python."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, str):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), ensure_ascii=False, indent=2) + "\n")
-
-
-def _fail(message: str, code: int = 1):
-    err.print(f"[bold red]error:[/] {rich_escape(message)}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _load(plan_id: str):
-    try:
-        return load_plan(plan_id)
-    except PlanPackageError as e:
-        _fail(str(e))
-
-
-def _check_year(year: int, plan, force: bool) -> None:
-    """A check-up year inside the plan's span (its base year to its last horizon), unless forced."""
-    first = plan.meta.base_year
-    last = max([plan.meta.period[1], *(tv.year for t in plan.targets for tv in t.targets)])
-    if not force and not first <= year <= last:
-        _fail(f"--year {year} is outside the plan's span ({first}–{last}, from its base year to its last target "
-              "year); add --force to evaluate it anyway")
-
-
-def _observations_or_fail(store, db) -> object:
-    obs = store.observations()
-    if obs.empty:
-        _fail(f"the store {getattr(store, 'path', db)} holds no observations: import some first "
-              "(planwatch observe import FILE)")
-    return obs
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in {"json", "table"}:
-        _fail(f"--format must be json or table, not {fmt!r}")
 
 
 # ------------------------------------------------------------------ plan
@@ -154,14 +44,14 @@ def _check_format(fmt: str) -> None:
 @plan_app.command("targets")
 def plan_targets(plan: PlanOpt = DEFAULT_PLAN, format: FormatOpt = "table") -> None:
     """Every target of the plan: id, name, unit, category, scope, baseline, targets, source, quote."""
-    _check_format(format)
-    p = _load(plan)
+    check_format(format)
+    p = load(plan)
     records = [t.model_dump(mode="json", exclude_none=True) for t in p.targets]
     for r, t in zip(records, p.targets, strict=True):
         r["source"] = {"table_row": t.source.table_row} if t.source.table_row else {"article": t.source.article}
         r["baseline"] = {"year": t.baseline.year, "value": t.baseline.value} if t.baseline else None
     if format == "json":
-        _print_json(records)
+        print_json(records)
         return
     table = Table(title=f"{p.meta.title}: {len(records)} targets")
     for c in ("id", "name", "unit", "category", "baseline", "targets", "source"):
@@ -180,37 +70,16 @@ def plan_check(plan: PlanOpt = DEFAULT_PLAN) -> None:
     from planwatch.plan.check import check_plan
     from planwatch.plan.load import source_text
 
-    p = _load(plan)
+    p = load(plan)
     problems = check_plan(p, source_text(plan))
     if problems:
         for pr in problems:
             err.print(f"  {pr}", highlight=False, markup=False)
-        _fail(f"{len(problems)} problem(s) in plan package {p.meta.id}")
+        fail(f"{len(problems)} problem(s) in plan package {p.meta.id}")
     out.print(f"plan package {p.meta.id}: {len(p.targets)} targets, every quote and number matches the source text")
 
 
 # ------------------------------------------------------------------ observe
-
-
-def _store(db: Path | None, plan=None, *, create: bool = False):
-    """Open the store (``create``: make it if missing — only verbs that write data do); with
-    ``plan``, first move any layer stored in another CRS into the plan's storage CRS (a store
-    written before the package changed it), saying so."""
-    from planwatch.store import StoreError, open_store
-
-    try:
-        store = open_store(db, create=create, on_wait=lambda message: err.print(message, style="yellow", highlight=False,
-                                                                                 markup=False, soft_wrap=True))
-    except (StoreError, ValueError, OSError) as e:
-        _fail(str(e))
-    if plan is not None and plan.spatial is not None:
-        from planwatch.onemap.layers import migrate_storage_crs
-
-        with err.status("checking the store's layer CRS…") as status:
-            moved = migrate_storage_crs(store, plan, progress=status.update)
-        for r in moved:
-            err.print(f"migrated layer {r['layer_type']} to {r['crs']} (version {r['version']})", highlight=False)
-    return store
 
 
 @observe_app.command("import")
@@ -225,15 +94,15 @@ def observe_import(
     """Import a CSV or XLSX of observations, all or nothing."""
     from planwatch.observe import ObservationImportError, import_observations
 
-    p = _load(plan)
+    p = load(plan)
     if not file.is_file():
-        _fail(f"{file}: no such file")
-    store = _store(db, create=True)
+        fail(f"{file}: no such file")
+    store = open_db(db, create=True)
     try:
         s = import_observations(file, store, p, sheet=sheet, extra_columns=tuple(extra_column or ()),
                                 normalise_width=normalise_width)
     except ObservationImportError as e:
-        _fail(f"{file}: {e}")
+        fail(f"{file}: {e}")
     out.print(
         f"{file}: {s.rows_read} rows read: {s.added} added, {s.revised} revised, {s.unchanged} unchanged "
         f"(import #{s.import_id})",
@@ -248,9 +117,9 @@ def observe_import(
 @observe_app.command("list")
 def observe_list(db: DbOpt = None, format: FormatOpt = "table", all_revisions: bool = typer.Option(False, "--all")) -> None:
     """The stored observations (newest revision of each, or --all)."""
-    _check_format(format)
-    df = _store(db).observations(latest=not all_revisions)
-    _show_frame(df, format, ["indicator", "year", "geo", "value", "unit", "scope", "origin", "synthetic", "comparable", "revision"])
+    check_format(format)
+    df = open_db(db).observations(latest=not all_revisions)
+    show_frame(df, format, ["indicator", "year", "geo", "value", "unit", "scope", "origin", "synthetic", "comparable", "revision"])
 
 
 @observe_app.command("history")
@@ -258,21 +127,9 @@ def observe_history(
     indicator: str, year: int | None = None, geo: str | None = None, db: DbOpt = None, format: FormatOpt = "table"
 ) -> None:
     """Every revision of one indicator (optionally one year / geo), oldest first."""
-    _check_format(format)
-    df = _store(db).history(indicator, year, geo)
-    _show_frame(df, format, ["indicator", "year", "geo", "revision", "value", "unit", "source", "file", "imported_at"])
-
-
-def _show_frame(df, format: str, cols: list[str]) -> None:
-    if format == "json":
-        _print_json(df.to_dict("records"))
-        return
-    table = Table()
-    for c in cols:
-        table.add_column(c)
-    for r in df[cols].itertuples(index=False):
-        table.add_row(*[str(x) for x in r])
-    out.print(table)
+    check_format(format)
+    df = open_db(db).history(indicator, year, geo)
+    show_frame(df, format, ["indicator", "year", "geo", "revision", "value", "unit", "source", "file", "imported_at"])
 
 
 # ------------------------------------------------------------------ evaluate / report
@@ -291,17 +148,17 @@ def evaluate(
     --final Y instead: every target's final verdict for Y (达成, 基本达成, 未达成, 无法评估) with its gap."""
     from planwatch.evaluate.engine import LEVEL_ZH, checkup, checkup_records
 
-    _check_format(format)
+    check_format(format)
     if (year is None) == (final is None):
-        _fail("give --year Y (the annual check-up) or --final Y (the final account), one of them", code=2)
-    p = _load(plan)
+        fail("give --year Y (the annual check-up) or --final Y (the final account), one of them", code=2)
+    p = load(plan)
     if final is not None:
         _final_account(p, db, final, format)
         return
-    _check_year(year, p, force)
-    obs = _observations_or_fail(_store(db, p), db)
+    check_year(year, p, force)
+    obs = observations_or_fail(open_db(db, p), db)
     if format == "json":
-        _print_json(checkup_records(p, obs, year))
+        print_json(checkup_records(p, obs, year))
         return
     ev = checkup(p, obs, year)
     table = Table(title=f"{p.meta.title} — {year}年体检评估")
@@ -319,13 +176,13 @@ def _final_account(p, db, final: int, format: str) -> None:
 
     first, last = p.meta.period
     if not first <= final <= last:
-        _fail(f"--final {final} is outside the plan's period ({first}–{last}): the final account is of a year in it, "
+        fail(f"--final {final} is outside the plan's period ({first}–{last}): the final account is of a year in it, "
               f"usually its last, {last}")
-    store = _store(db, p)
+    store = open_db(db, p)
     # a curator's recorded verdict stands for a qualitative target (planwatch judge)
-    fa = final_account(p, _observations_or_fail(store, db), final, judgements=store.judgements())
+    fa = final_account(p, observations_or_fail(store, db), final, judgements=store.judgements())
     if format == "json":
-        _print_json(fa.to_dict("records"))
+        print_json(fa.to_dict("records"))
         return
     table = Table(title=f"{p.meta.title} — {final}年终期评估（五年评估）")
     for c in ("id", "verdict", "reason"):
@@ -361,35 +218,35 @@ def judge(
     stays on record. With --list: the recorded judgements."""
     from planwatch.evaluate.final import VERDICT_WORDS, VERDICT_ZH
 
-    _check_format(format)
+    check_format(format)
     if list_:
         if verdict is not None or by is not None or evidence or note:
-            _fail("--list lists judgements: give TARGET and --year to filter it, not --verdict, --by, --evidence or --note",
+            fail("--list lists judgements: give TARGET and --year to filter it, not --verdict, --by, --evidence or --note",
                   code=2)
         _judge_list(db, target, year, format)
         return
     if target is None or verdict is None or by is None:
-        _fail("give the target and the verdict: planwatch judge TARGET --verdict met|nearly|missed --by NAME "
+        fail("give the target and the verdict: planwatch judge TARGET --verdict met|nearly|missed --by NAME "
               "[--evidence FILE]…, or planwatch judge --list", code=2)
-    p = _load(plan)
+    p = load(plan)
     t, tv, year = _judged_target(p, target, year)
     word = VERDICT_WORDS.get(verdict.strip()) or VERDICT_WORDS.get(verdict.strip().lower())
     if word is None:
-        _fail(f"--verdict {shorten(verdict, MAX_ECHO)!r}: not a verdict; give met, nearly or missed "
+        fail(f"--verdict {shorten(verdict, MAX_ECHO)!r}: not a verdict; give met, nearly or missed "
               "(达成, 基本达成, 未达成)")
     if not by.strip():
-        _fail("--by is empty: give the name (or department) of whoever makes this judgement")
+        fail("--by is empty: give the name (or department) of whoever makes this judgement")
     files = [_evidence_file(path) for path in evidence or ()]
     # every check passed: only now is the store opened (and created if missing)
-    store = _store(db, p, create=True)
+    store = open_db(db, p, create=True)
     earlier = store.judgements()
     earlier = earlier[(earlier["target"] == t.id) & (earlier["year"] == year)]
     try:
         rec = store.add_judgement(t.id, year, word, by, note, files, p.meta.id)
     except ValueError as e:  # StoreError is a ValueError
-        _fail(str(e))
+        fail(str(e))
     if format == "json":
-        _print_json(rec)
+        print_json(rec)
         return
     shown = "、".join(f"{f['name']}（sha256 {f['sha256'][:8]}）" for f in rec["evidence"]) or "未附证据"
     out.print(f"judgement #{rec['judgement_id']} recorded: {t.id} {t.name} {year}年目标“{tv.raw}”：{VERDICT_ZH[word]}，"
@@ -408,16 +265,16 @@ def _judged_target(p, target_id: str, year: int | None):
     wanted = target_id.strip()
     t = next((t for t in p.targets if t.id in (wanted, wanted.upper())), None)
     if t is None:
-        _fail(f"unknown target {shorten(target_id, MAX_ECHO)!r}: not a target of plan {p.meta.id} "
+        fail(f"unknown target {shorten(target_id, MAX_ECHO)!r}: not a target of plan {p.meta.id} "
               "(planwatch plan targets lists them)")
     year = p.meta.period[1] if year is None else year
     tv = next((tv for tv in t.targets if tv.year == year), None)
     if tv is None:
         years = ", ".join(str(v.year) for v in t.targets)
-        _fail(f"{t.id} has no target for {year} (its target years: {years}); give --year with one of them")
+        fail(f"{t.id} has no target for {year} (its target years: {years}); give --year with one of them")
     if tv.kind != Kind.QUALITATIVE:
         when = "" if all(v.kind != Kind.QUALITATIVE for v in t.targets) else f" in {year}"
-        _fail(f"{t.id} is quantitative{when}: its verdict comes from its data ({year}年目标“{tv.raw}”); "
+        fail(f"{t.id} is quantitative{when}: its verdict comes from its data ({year}年目标“{tv.raw}”); "
               "planwatch judge records verdicts on qualitative targets only")
     return t, tv, year
 
@@ -425,30 +282,30 @@ def _judged_target(p, target_id: str, year: int | None):
 def _evidence_file(path: Path) -> tuple[str, bytes]:
     """(file name, content) of one --evidence file, or a refusal naming it (before anything is written)."""
     if not path.exists():
-        _fail(f"--evidence {path}: no such file; nothing was recorded")
+        fail(f"--evidence {path}: no such file; nothing was recorded")
     if not path.is_file():
-        _fail(f"--evidence {path}: not a file; give the evidence file itself; nothing was recorded")
+        fail(f"--evidence {path}: not a file; give the evidence file itself; nothing was recorded")
     try:
         size = path.stat().st_size
         if size > EVIDENCE_MAX_BYTES:
-            _fail(f"--evidence {path}: {size / 2**20:.0f} MB, more than the {EVIDENCE_MAX_BYTES // 2**20} MB an "
+            fail(f"--evidence {path}: {size / 2**20:.0f} MB, more than the {EVIDENCE_MAX_BYTES // 2**20} MB an "
                   "evidence file may be inside the store; give an excerpt; nothing was recorded")
         content = path.read_bytes()
     except OSError as e:
-        _fail(f"--evidence {path}: cannot be read ({e.strerror or e}); nothing was recorded")
+        fail(f"--evidence {path}: cannot be read ({e.strerror or e}); nothing was recorded")
     if not content:
-        _fail(f"--evidence {path}: the file is empty; nothing was recorded")
+        fail(f"--evidence {path}: the file is empty; nothing was recorded")
     return path.name, content
 
 
 def _judge_list(db, target: str | None, year: int | None, format: str) -> None:
-    df = _store(db).judgements()
+    df = open_db(db).judgements()
     if target is not None:
         df = df[df["target"].isin({target.strip(), target.strip().upper()})]
     if year is not None:
         df = df[df["year"] == year]
     if format == "json":
-        _print_json(df.to_dict("records"))
+        print_json(df.to_dict("records"))
         return
     from planwatch.evaluate.final import VERDICT_ZH
 
@@ -474,16 +331,16 @@ def bridge_cmd(
     halfway (linear and constant growth) — suggestions for the next plan, never targets."""
     from planwatch.evaluate.bridge import bridge
 
-    _check_format(format)
-    p = _load(plan)
+    check_format(format)
+    p = load(plan)
     horizons = sorted({tv.year for t in p.targets for tv in t.targets})
     if to_year not in horizons or to_year <= from_year:
-        _fail(f"--to {to_year}: the plan's target years are {', '.join(map(str, horizons))}; give one after --from {from_year}")
+        fail(f"--to {to_year}: the plan's target years are {', '.join(map(str, horizons))}; give one after --from {from_year}")
     if not p.meta.base_year < from_year < to_year:
-        _fail(f"--from {from_year}: give a year after the plan's base year {p.meta.base_year} and before --to")
-    b = bridge(p, _observations_or_fail(_store(db, p), db), from_year, to_year)
+        fail(f"--from {from_year}: give a year after the plan's base year {p.meta.base_year} and before --to")
+    b = bridge(p, observations_or_fail(open_db(db, p), db), from_year, to_year)
     if format == "json":
-        _print_json(b.to_dict("records"))
+        print_json(b.to_dict("records"))
         return
     table = Table(title=f"{p.meta.title} — {from_year}年至{to_year}年的衔接")
     for c in ("id", "interim", "reason"):
@@ -516,24 +373,24 @@ def report(
     from planwatch.report.five_year import build_five_year_report
 
     if kind not in REPORT_KINDS:
-        _fail(f"--kind must be {' or '.join(REPORT_KINDS)}, not {shorten(kind, MAX_ECHO)!r}", code=2)
-    p = _load(plan)
+        fail(f"--kind must be {' or '.join(REPORT_KINDS)}, not {shorten(kind, MAX_ECHO)!r}", code=2)
+    p = load(plan)
     if kind == "five-year":
         first, last = p.meta.period
         if not first <= year <= last:
-            _fail(f"--year {year} is outside the plan period ({first}–{last}): the five-year evaluation is of a year "
+            fail(f"--year {year} is outside the plan period ({first}–{last}): the five-year evaluation is of a year "
                   f"in it, usually its last, {last} (--force does not apply)")
     else:
-        _check_year(year, p, force)
-    _check_out_dir(out_dir)
-    store = _store(db, p)
-    _observations_or_fail(store, db)
+        check_year(year, p, force)
+    check_out_dir(out_dir)
+    store = open_db(db, p)
+    observations_or_fail(store, db)
     write, what = (build_five_year_report, "five-year evaluation") if kind == "five-year" else (build_report, "check-up")
     try:
         with err.status(f"writing the {year} {what} report…"):
             paths = write(p, store, year, out_dir)
     except OSError as e:
-        _fail(f"--out {out_dir}: cannot write {e.filename or ''}: {e.strerror or e}")
+        fail(f"--out {out_dir}: cannot write {e.filename or ''}: {e.strerror or e}")
     for kind, path in paths.items():
         out.print(f"{kind}: {path}", highlight=False)
 
@@ -547,13 +404,13 @@ def demo(
     (real districts, stations and 圈层; synthetic control lines and zones) into a fresh store,
     then write the YEAR report into OUT and the five-year evaluation report of the plan period (as of
     its last year) into OUT/five-year."""
+    from planwatch.demo.onemap import load_demo_map
     from planwatch.observe import import_observations
-    from planwatch.onemap.demo import load_demo_map
     from planwatch.plan.load import plan_dir
     from planwatch.report.build import build_report
     from planwatch.store import open_store
 
-    p = _load(DEFAULT_PLAN)
+    p = load(DEFAULT_PLAN)
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / "planwatch.gpkg"
     db.unlink(missing_ok=True)
@@ -598,17 +455,17 @@ def extract(
     Problems in the article structure are printed on stderr as warnings (and listed in the JSON's
     "warnings"); with --strict they are the error."""
     from planwatch.extract import run_extract
-    from planwatch.extract.text import PlanTextError
+    from planwatch.text.read import PlanTextError
 
-    _check_format(format)
+    check_format(format)
     try:
         result = run_extract(path, compare=compare, strict=strict)
     except (PlanTextError, PlanPackageError) as e:
-        _fail(str(e))
+        fail(str(e))
     for warning in result["warnings"]:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if format == "json":
-        _print_json(result)
+        print_json(result)
         return
     if "comparison" in result:
         c = result["comparison"]

@@ -8,20 +8,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from planwatch.cli.layers import EncodingOpt, FieldOpt
-from planwatch.cli.main import (
+from planwatch.cli.common import (
     DbOpt,
     FormatOpt,
     PlanOpt,
-    _check_format,
-    _fail,
-    _load,
-    _print_json,
-    _store,
     app,
+    check_format,
     err,
+    fail,
+    load,
+    open_db,
     out,
+    print_json,
 )
+from planwatch.cli.layers import EncodingOpt, FieldOpt
 from planwatch.plan import DEFAULT_PLAN
 
 rules_app = typer.Typer(help="The plan's spatial rules over land-supply and reduction records.", no_args_is_help=True)
@@ -33,7 +33,7 @@ SEVERITY_COLOUR = {"forbidden": "red", "restricted": "yellow", "guidance": "cyan
 
 def _stored_layers_or_fail(store) -> None:
     if len(store.layers()) == 0:
-        _fail(f"the store {getattr(store, 'path', '')} holds no layers: load the one map first "
+        fail(f"the store {getattr(store, 'path', '')} holds no layers: load the one map first "
               "(`planwatch layers import FILE --as TYPE`, or the demo one-map)")
 
 
@@ -56,11 +56,11 @@ def review(
     from planwatch.onemap.review.base import ENGINES
     from planwatch.onemap.review.review import ReviewInputError, read_features, review_file, review_frame
 
-    _check_format(format)
+    check_format(format)
     if engine not in ENGINES:
-        _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    p = _load(plan)
-    store = _store(db, p)
+        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    p = load(plan)
+    store = open_db(db, p)
     _stored_layers_or_fail(store)
     try:
         with read_options(encoding=encoding, fields=field or ()):
@@ -69,7 +69,7 @@ def review(
             else:
                 result = review_frame(read_features(project_file), store, p, engine, source=str(project_file), crs=crs)
     except (ReviewInputError, ConnectionError) as e:
-        _fail(str(e))
+        fail(str(e))
     for m in result.missing_layers:
         err.print(f"[yellow]warning:[/] no {m} layer in the store: not reviewed against it", highlight=False)
     for r in result.repaired:
@@ -82,7 +82,7 @@ def review(
         return
     records = result.records()
     if format == "json":
-        _print_json(records)
+        print_json(records)
         return
     table = Table(title=f"{project_file.name}: {len(records)} feature(s) reviewed")
     for c in ("id", "severity", "layer", "article", "overlap_m2", "share", "rule"):
@@ -119,13 +119,13 @@ def rules_check(
     from planwatch.evaluate.engine import LEVEL_ZH, rules_checkup
     from planwatch.onemap.rules import RuleInputError, check_rules, results_json
 
-    _check_format(format)
-    p = _load(plan)
-    store = _store(db, p)
+    check_format(format)
+    p = load(plan)
+    store = open_db(db, p)
     try:
         results = check_rules(store, p, year, engine=engine, record=record)
     except (RuleInputError, ConnectionError) as e:
-        _fail(str(e))
+        fail(str(e))
     _ev, verdicts = rules_checkup(p, store.observations(), results, year)
     verdict = verdicts.set_index("id") if len(verdicts) else None
     if format == "json":
@@ -133,7 +133,7 @@ def rules_check(
         for rec in recs:
             v = verdict.loc[rec["id"]] if verdict is not None else None
             rec["verdict"] = None if v is None else {"level": v["level"], "text": v["status_text"], "reason": v["reason"]}
-        _print_json(recs)
+        print_json(recs)
         return
     table = Table(title=f"{p.meta.title} — {year}年空间规则检查")
     for c in ("id", "article", "rule", "value", "threshold", "status", "verdict", "details"):

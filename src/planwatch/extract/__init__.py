@@ -13,8 +13,8 @@ from pathlib import Path
 
 from planwatch.extract.candidates import Candidate, extract_candidates
 from planwatch.extract.compare import compare_with_plan
-from planwatch.extract.parse import Article, Heading, ParsedPlan, parse_plan
-from planwatch.extract.text import PlanTextError, normalise_numbers, read_plan_text
+from planwatch.text.articles import Article, Heading, ParsedPlan, parse_plan
+from planwatch.text.read import PlanTextError, normalise_numbers, read_plan_text
 
 __all__ = [
     "Article",

@@ -28,8 +28,8 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass, field
 
-from planwatch.extract.parse import Article
-from planwatch.extract.text import CN_NUMERAL_CHARS, chinese_number, normalise_numbers
+from planwatch.text.articles import Article
+from planwatch.text.read import CN_NUMERAL_CHARS, chinese_number, normalise_numbers
 
 NUM = r"\d+(?:\.\d+)?"
 
@@ -526,7 +526,7 @@ def extract_candidates(articles: list[Article], period: tuple[int, int] | None =
     """Every quantified statement in ``articles``, in text order.
 
     ``period`` is the plan period (start year, end year), e.g. from
-    :attr:`~planwatch.extract.parse.ParsedPlan.period`; an undated statement gets the end year
+    :attr:`~planwatch.text.articles.ParsedPlan.period`; an undated statement gets the end year
     (noted), and years inside the period count as target years.
     """
     out: list[Candidate] = []

@@ -43,7 +43,7 @@ class Problem:
 def article_texts(text: str) -> dict[int, str]:
     """Each article's title and text, whitespace removed, from the extractor's parser (one parser
     for articles across planwatch)."""
-    from planwatch.extract.parse import parse_plan
+    from planwatch.text.articles import parse_plan
 
     return {a.number: normalise_ws(a.title + a.text) for a in parse_plan(text).articles}
 

@@ -2,7 +2,7 @@
 
 Read from ``indicators.yaml`` in the plan folder (:func:`load_indicator_specs`). Pure models and
 checks against the plan (targets, units, layer types); the computation is in
-:mod:`planwatch.onemap.indicators`. The units an indicator is stored in are the target's own —
+:mod:`planwatch.indicators.compute`. The units an indicator is stored in are the target's own —
 the YAML never repeats them — but each kind only makes sense in some units, and that is checked.
 """
 

@@ -231,7 +231,7 @@ def _ranked(values: pd.Series, higher_first: bool = True) -> list[int]:
 
 def station_coverage(store: Store | None, plan: Plan, radius_m: float = 800) -> dict | None:
     """Share of each district's area within ``radius_m`` of a rail station (real data), ranked."""
-    from planwatch.onemap.indicators import MissingLayer, station_coverage_table
+    from planwatch.indicators.compute import MissingLayer, station_coverage_table
 
     try:
         t = station_coverage_table(store, plan, radius_m=radius_m)
@@ -262,7 +262,7 @@ def station_coverage(store: Store | None, plan: Plan, radius_m: float = 800) -> 
 def spatial_indicator_tables(store: Store, plan: Plan) -> tuple[dict, ...]:
     """The spatial indicators computed from the store's layers (not stored), by district and by 圈层,
     each district ranked; labelled synthetic when computed from synthetic layers."""
-    from planwatch.onemap.indicators import IndicatorInputError, compute_indicators
+    from planwatch.indicators.compute import IndicatorInputError, compute_indicators
 
     try:
         run = compute_indicators(store, plan)

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from planwatch.access.network import Network, Snap
+from planwatch.indicators.network import Network, Snap
 
 
 def node_distances(network: Network, destinations: Snap, *, limit: float = np.inf) -> np.ndarray:

@@ -9,7 +9,7 @@ Build (:func:`network_from_lines`):
   snapping to them is exact.
 - with ``node_crossings`` (the default) two segments that cross, or where one ends on the other's
   interior, are also joined: both are split at the crossing point. Turn it off for data that draws
-  bridges and tunnels as crossings without a junction, as OSM does (:func:`planwatch.access.osm`
+  bridges and tunnels as crossings without a junction, as OSM does (:func:`planwatch.indicators.osm`
   builds such networks without it). Collinear overlapping segments are not merged.
 - parallel edges between the same two nodes keep the shortest.
 

@@ -8,9 +8,9 @@ Two distances, which give different numbers and are always named in the result's
 - ``euclidean`` (straight line): from the origin's point to the nearest point of the nearest
   destination geometry (0 inside a destination polygon), by an STRtree nearest-neighbour search
   in the metric CRS.
-- ``network`` (walking): over a :class:`~planwatch.access.network.Network`. Origins and
+- ``network`` (walking): over a :class:`~planwatch.indicators.network.Network`. Origins and
   destination points snap to the nearest edge (or node); the straight snap distance is *added* at
-  both ends (see :mod:`planwatch.access.routing`). A polygon destination (a park) is entered at
+  both ends (see :mod:`planwatch.indicators.routing`). A polygon destination (a park) is entered at
   points along its boundary every ``entrance_spacing_m`` metres — its edge stands in for its
   gates — and an origin inside a destination polygon is at distance 0, as for ``euclidean``.
 
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planwatch.access.network import Network, snap_points
-from planwatch.access.routing import nearest_destination_distance
+from planwatch.indicators.network import Network, snap_points
+from planwatch.indicators.routing import nearest_destination_distance
 
 ENTRANCE_SPACING_M = 100.0
 CITY = "全市"

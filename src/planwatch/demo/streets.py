@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-from planwatch.access.network import network_from_edges
+from planwatch.indicators.network import network_from_edges
 
 
 def jittered_grid(bounds, spacing_m: float, jitter_m: float, seed: int):

@@ -33,8 +33,8 @@ import pandas as pd
 import shapely
 
 from planwatch import __version__
-from planwatch.access.coverage import CoverageInputError, area_within_distance, coverage, parse_distance
-from planwatch.access.network import Network, NetworkError, network_from_lines
+from planwatch.indicators.coverage import CoverageInputError, area_within_distance, coverage, parse_distance
+from planwatch.indicators.network import Network, NetworkError, network_from_lines
 from planwatch.onemap.review.subdivide import subdivide
 from planwatch.plan.indicators import IndicatorSpec, IndicatorSpecs, load_indicator_specs
 from planwatch.plan.model import Plan
@@ -285,7 +285,7 @@ def station_coverage_table(store_or_layers, plan: Plan, radius_m: float = 800) -
     ``districts`` and ``rail_stations`` layers from a store or dict, or — given None — the real ones
     shipped in the plan package. Exact: the districts overlaid with the union of 16-gon buffers."""
     if store_or_layers is None:
-        from planwatch.onemap.demo import read_base_layers
+        from planwatch.demo.onemap import read_base_layers
 
         store_or_layers = read_base_layers(plan)
     src = store_or_layers if isinstance(store_or_layers, LayerSource) else LayerSource(store_or_layers, plan)
@@ -517,7 +517,7 @@ def compute_indicators(
     the stored (or given) layers. ``method`` (euclidean or network) applies to coverage indicators;
     network coverage walks over ``roads`` (a network or a line layer) or the stored road layer.
     An indicator whose layers are not loaded is skipped with the reason; bad layers raise
-    :class:`IndicatorInputError` (or :class:`~planwatch.access.CoverageInputError`)."""
+    :class:`IndicatorInputError` (or :class:`~planwatch.indicators.CoverageInputError`)."""
     if method not in ("euclidean", "network"):
         raise IndicatorInputError(f"method must be euclidean or network, not {method!r}")
     specs = specs or load_indicator_specs(plan.meta.id)

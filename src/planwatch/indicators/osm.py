@@ -5,7 +5,7 @@ needs it, and it says so when it is missing. The ways are read with their node l
 when walkable (a ``highway`` tag not in :data:`NOT_WALKABLE`, and no ``foot=no``/``access=no``),
 cut to a lon/lat box (the plan area) and transformed to the metric CRS. Junctions are OSM's shared
 nodes, so bridges and tunnels stay apart: build the network with ``node_crossings=False``
-(:func:`planwatch.access.network.network_from_lines`), as :func:`read_osm_network` does.
+(:func:`planwatch.indicators.network.network_from_lines`), as :func:`read_osm_network` does.
 
 Data © OpenStreetMap contributors, ODbL 1.0: keep the attribution wherever it is shown.
 """
@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planwatch.access.network import Network, NetworkError, network_from_lines
+from planwatch.indicators.network import Network, NetworkError, network_from_lines
 
 NOT_WALKABLE = {
     "motorway", "motorway_link", "trunk_link", "construction", "proposed", "raceway", "bus_guideway",

@@ -1,10 +1,10 @@
 """The demo layers the spatial indicators read: road network, land use, community services, plain area.
 
-Added to the demo one-map by :func:`planwatch.onemap.demo.build_demo_layers` (and labelled
+Added to the demo one-map by :func:`planwatch.demo.onemap.build_demo_layers` (and labelled
 synthetic like the rest of it), drawn from layers the demo already has:
 
 - 道路网 (road_network): a jittered 250 m street grid inside the urban development boundary (+300 m), its
-  separate pieces joined by straight connector roads (:mod:`planwatch.access.synthetic`).
+  separate pieces joined by straight connector roads (:mod:`planwatch.demo.streets`).
 - 用地分类 (land_use): every construction-land square cut into quarters, each given a class of
   :data:`LAND_USE_MIX` (village squares are mostly 居住用地, as homesteads are), so the city's
   job-housing ratio comes out near the plan's 1:1.4 and 居住用地 near 36 % of it.
@@ -48,7 +48,7 @@ def _frame(geoms, crs, prefix: str, **columns) -> gpd.GeoDataFrame:
 
 
 def demo_roads(layers: dict[str, gpd.GeoDataFrame], crs, seed: int) -> gpd.GeoDataFrame:
-    from planwatch.access.synthetic import synthetic_street_lines
+    from planwatch.demo.streets import synthetic_street_lines
 
     ub = shapely.union_all(layers["urban_boundary"].geometry.values)
     outline = shapely.union_all(layers["districts"].geometry.values)
@@ -96,7 +96,7 @@ def demo_community_services(layers: dict[str, gpd.GeoDataFrame], crs, rng: np.ra
 def demo_plain_area(layers: dict[str, gpd.GeoDataFrame], crs, rings: list[str]) -> gpd.GeoDataFrame:
     """The union of the plain 圈层, exact (so it meets the districts without slivers), cut into
     pieces of at most 2,000 vertices to keep the layer light."""
-    from planwatch.onemap.indicators import subdivide
+    from planwatch.indicators.compute import subdivide
 
     r = layers["rings"].set_index("ring").geometry
     plain = shapely.make_valid(shapely.union_all([r[name] for name in rings]))

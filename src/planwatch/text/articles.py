@@ -20,7 +20,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from planwatch.extract.text import PlanTextError, chinese_number
+from planwatch.text.read import PlanTextError, chinese_number
 
 _NUM = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千]+"
 

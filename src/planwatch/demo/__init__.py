@@ -1,0 +1,3 @@
+"""The synthetic demo generators: the demo one map's control lines and zones (``onemap``), the layers
+the spatial indicators need (``indicator_layers``) and a street grid (``streets``). Deterministic,
+and everything they draw is labelled synthetic (示意数据（非官方）) wherever it is stored or shown."""
