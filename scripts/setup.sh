@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install everything planwatch needs on a fresh Debian machine (as root), idempotently:
-# Debian packages (CJK fonts and Pango for the PDF report, poppler-utils for checking PDFs),
-# then a virtual environment in .venv with planwatch and its test tools.
+# Debian packages (CJK fonts and Pango for the PDF report, poppler-utils for checking PDFs, gdal-bin
+# for the tests that open the stores with ogrinfo as QGIS users do),
+# then a virtual environment in .venv with planwatch, all its optional parts and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+DEB_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils gdal-bin)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -26,6 +27,6 @@ stamp=.venv/.planwatch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing planwatch and its dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,server,scale,duckdb]"
   touch "$stamp"
 fi

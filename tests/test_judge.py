@@ -201,6 +201,7 @@ def test_judgements_have_the_final_accounts_columns(db):
     assert list(store.judgements().columns) == [*JUDGEMENT_COLUMNS, "judgement_id"]
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_judgements_are_append_only_in_the_file_itself(db):
     store = open_store(db)
     store.add_judgement("T16", 2025, "met", "张三", "", [("a.pdf", b"a")], "bj")
@@ -212,6 +213,7 @@ def test_judgements_are_append_only_in_the_file_itself(db):
     assert store.judgements()["verdict"].tolist() == ["met"]
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_evidence_altered_outside_planwatch_is_detected(db):
     store = open_store(db)
     rec = store.add_judgement("T16", 2025, "met", "张三", "", [("a.pdf", b"original")], "bj")
@@ -222,6 +224,7 @@ def test_evidence_altered_outside_planwatch_is_detected(db):
         store.evidence(rec["judgement_id"])
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_judgement_and_its_evidence_are_written_in_one_transaction(db):
     store = open_store(db)
     with sqlite3.connect(db) as con:  # the second evidence row fails, after the judgement row went in
@@ -259,25 +262,28 @@ def _as_v2(db) -> None:
         con.execute("UPDATE pw_meta SET value='2' WHERE key='schema_version'")
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_v2_store_is_upgraded_on_open_and_keeps_its_observations(filled):
     before = open_store(filled).observations(latest=False)
     _as_v2(filled)
     ok(run("judge", "T16", "--verdict", "met", "--by", "张三", "--db", filled))
     store = open_store(filled)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     assert len(store.judgements()) == 1
     assert store.observations(latest=False).equals(before)
     with sqlite3.connect(filled) as con:
         assert _registered(con)["pw_judgements"] == _registered(con)["pw_evidence"] == "attributes"
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_read_verb_upgrades_a_v2_store_too(filled):
     _as_v2(filled)
     ok(run("judge", "--list", "--db", filled))
-    assert open_store(filled).schema_version() == 3
+    assert open_store(filled).schema_version() == SCHEMA_VERSION
 
 
-def test_a_v1_store_becomes_v3_in_one_open(filled):
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
+def test_a_v1_store_becomes_current_in_one_open(filled):
     before = open_store(filled).observations(latest=False)
     _as_v2(filled)
     v1 = ("obs_id, indicator, year, geo, revision, value, unit, raw_value, raw_unit, conversion, scope, comparable,"
@@ -288,7 +294,7 @@ def test_a_v1_store_becomes_v3_in_one_open(filled):
         con.execute("ALTER TABLE v1 RENAME TO pw_observations")
         con.execute("DELETE FROM pw_meta WHERE key='schema_version'")
     store = open_store(filled)
-    assert store.schema_version() == 3
+    assert store.schema_version() == SCHEMA_VERSION and store.upgraded == [2, 3, 4]
     after = store.observations(latest=False)
     assert after[["indicator", "year", "value", "origin"]].equals(before[["indicator", "year", "value", "origin"]])
     store.add_judgement("T16", 2025, "met", "张三", "", [], "bj")
@@ -303,6 +309,7 @@ def test_opening_a_current_store_writes_nothing(filled):
     assert filled.read_bytes() == before
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_store_from_a_newer_planwatch_is_refused(filled):
     with sqlite3.connect(filled) as con:
         con.execute("UPDATE pw_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))

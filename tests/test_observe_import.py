@@ -147,13 +147,15 @@ def test_gb18030_csv_decodes(store, plan, tmp_path):
     assert import_observations(f, store, plan).added == 1
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_the_store_is_a_geopackage_with_registered_tables(store, db, plan):
     import_observations(REAL_OBSERVATIONS, store, plan)
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
     contents = {r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM gpkg_contents")}
     assert contents == {"pw_observations": "attributes", "pw_imports": "attributes", "pw_layers": "attributes",
-                        "pw_judgements": "attributes", "pw_evidence": "attributes"}
+                        "pw_judgements": "attributes", "pw_evidence": "attributes", "pw_schema_history": "attributes",
+                        "layer_styles": "attributes"}
     assert con.execute("SELECT count(*) FROM pw_observations").fetchone()[0] == 14
 
 

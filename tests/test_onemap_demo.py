@@ -108,7 +108,7 @@ def test_the_demo_is_loaded_whole_and_labelled_synthetic_everywhere(demo_store, 
         table = reg.loc[name, "table_name"]
         assert SYNTHETIC_LABEL in contents[table] and SYNTHETIC_LABEL in idents[table]
     listed = [n for n, _ in pyogrio.list_layers(db)]
-    assert all(reg.loc[name, "table_name"] in listed for name in reg.index)
+    assert all(reg.loc[name, "table_name"] == f"ly_{name}" and f"ly_{name}" in listed for name in reg.index)
     assert {r["layer_type"] for r in rows} == set(reg.index)
 
 
@@ -161,6 +161,7 @@ def test_the_demo_zones_stay_light_enough_for_batch_review(demo):
         assert vertices.max() < 5_000, name
 
 
+@pytest.mark.gpkg_only  # the tables of the GeoPackage file
 def test_loading_the_demo_again_replaces_every_layer(plan, tmp_path):
     db = tmp_path / "twice.gpkg"
     store = open_store(db)
@@ -169,7 +170,11 @@ def test_loading_the_demo_again_replaces_every_layer(plan, tmp_path):
     reg = store.layers()
     assert (reg["version"] == 2).all()
     tables = [n for n, _ in pyogrio.list_layers(db) if n.startswith("ly_")]
-    assert sorted(tables) == sorted(reg["table_name"])
+    # the stable names (views) and, behind each, its current version's table: nothing else
+    assert sorted(tables) == sorted([*reg["table_name"], *(f"{t}_v2" for t in reg["table_name"])])
+    with sqlite3.connect(db) as con:
+        styles = con.execute("SELECT f_table_name FROM layer_styles WHERE useAsDefault").fetchall()
+    assert sorted(t for (t,) in styles) == sorted(reg["table_name"])  # one default style per layer
 
 
 def test_cli_layers_demo(tmp_path):

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from planwatch.cli import app
 from planwatch.onemap.layers import LayerImportError, import_layer
-from planwatch.store import SYNTHETIC_LABEL, layer_content_hash
+from planwatch.store import SYNTHETIC_LABEL, layer_content_hash, open_store
 
 from .conftest import ROOT, SHARED
 
@@ -56,7 +56,7 @@ def refused(path, layer_type, store, plan, **kw) -> str:
 def test_the_real_districts_import_and_their_areas_are_computed_in_the_metric_crs(store, plan):
     report = import_layer(DISTRICTS, "districts", store, plan)
     assert report.features == 16 and report.crs_in == "EPSG:4326" and report.crs_stored == "EPSG:4548"
-    assert report.repairs == [] and report.version == 1 and report.table_name == "ly_districts_v1"
+    assert report.repairs == [] and report.version == 1 and report.table_name == "ly_districts"
     got = store.read_layer("districts")
     assert got.crs.to_epsg() == 4548 and len(got) == 16
     for row in got.itertuples():
@@ -237,21 +237,30 @@ def test_a_field_differing_only_in_case_is_accepted_with_a_note(store, plan, tmp
 # ------------------------------------------------------------------ the store
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_the_store_is_a_geopackage_qgis_lists_with_every_layer_and_its_label(store, plan, tmp_path, db):
     import_layer(DISTRICTS, "districts", store, plan)
     path = tmp_path / "farm.geojson"
     frame([square(116.6, 39.8), square(116.7, 39.8)]).to_file(path)
     import_layer(path, "farmland", store, plan, synthetic=True)
     listed = {name: kind for name, kind in pyogrio.list_layers(db)}
-    assert listed["ly_districts_v1"] == "MultiPolygon" and listed["ly_farmland_v1"] == "Polygon"
+    # the stable names QGIS opens (views of the versioned tables ly_<type>_v<N> behind them)
+    assert listed["ly_districts"] == listed["ly_districts_v1"] == "MultiPolygon"
+    assert listed["ly_farmland"] == listed["ly_farmland_v1"] == "Polygon"
     assert "pw_layers" in listed and "pw_observations" in listed
-    info = pyogrio.read_info(db, layer="ly_farmland_v1")
-    assert info["crs"] == "EPSG:4548" and info["features"] == 2
+    info = pyogrio.read_info(db, layer="ly_farmland")
+    assert info["crs"] == "EPSG:4548" and info["features"] == 2 and info["fid_column"] == "fid"
+    assert pyogrio.read_dataframe(db, layer="ly_farmland")["id"].tolist() == ["F1", "F2"]
     with sqlite3.connect(db) as con:
         desc = dict(con.execute("SELECT table_name, description FROM gpkg_contents"))
+        ident = dict(con.execute("SELECT table_name, identifier FROM gpkg_contents"))
         rtree = con.execute("SELECT count(*) FROM gpkg_extensions WHERE extension_name='gpkg_rtree_index'").fetchone()[0]
         app_id = con.execute("PRAGMA application_id").fetchone()[0]
-    assert SYNTHETIC_LABEL in desc["ly_farmland_v1"] and SYNTHETIC_LABEL not in desc["ly_districts_v1"]
+        views = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='view'")}
+    assert views == {"ly_districts", "ly_farmland"}
+    assert SYNTHETIC_LABEL in desc["ly_farmland"] and SYNTHETIC_LABEL not in desc["ly_districts"]
+    assert ident["ly_farmland"] == f"farmland ({SYNTHETIC_LABEL})" and ident["ly_districts"] == "districts"
+    assert ident["ly_districts_v1"] == "districts v1 (storage)"
     assert rtree == 2 and app_id == 0x47504B47
     reg = store.layers().set_index("layer_type")
     assert bool(reg.loc["farmland", "synthetic"]) and not bool(reg.loc["districts", "synthetic"])
@@ -264,16 +273,18 @@ def test_reading_a_layer_that_is_not_there_names_the_stored_ones(store, plan):
         store.read_layer("farmland")
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_new_version_replaces_the_old_and_drops_its_table(store, plan, db):
     first = import_layer(DISTRICTS, "districts", store, plan)
     second = import_layer(DISTRICTS, "districts", store, plan)
     assert (first.version, second.version) == (1, 2)
     assert first.content_hash == second.content_hash  # same features, same hash
     names = [n for n, _ in pyogrio.list_layers(db)]
-    assert "ly_districts_v2" in names and "ly_districts_v1" not in names
+    assert "ly_districts_v2" in names and "ly_districts_v1" not in names and "ly_districts" in names
     with sqlite3.connect(db) as con:
         left = con.execute("SELECT name FROM sqlite_master WHERE name LIKE '%districts_v1%'").fetchall()
-    assert left == []
+        view = con.execute("SELECT sql FROM sqlite_master WHERE name='ly_districts'").fetchone()[0]
+    assert left == [] and "ly_districts_v2" in view  # the stable name follows the current version
 
 
 def test_a_bad_file_leaves_the_previous_layer_current(store, plan, tmp_path):
@@ -289,6 +300,7 @@ def test_a_bad_file_leaves_the_previous_layer_current(store, plan, tmp_path):
     assert len(store.read_layer("farmland")) == 2
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 def test_a_failure_between_write_and_switch_leaves_the_previous_layer_and_the_orphan_is_cleaned(store, plan, db, monkeypatch):
     import_layer(DISTRICTS, "districts", store, plan)
     before = store.read_layer("districts")
@@ -326,6 +338,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.gpkg_only  # the GeoPackage file itself (PostGIS: tests/test_store_postgis.py, test_crash.py)
 @pytest.mark.parametrize("mode", ["during-write", "before-switch"])
 def test_kill_9_during_a_layer_write_leaves_the_previous_layer_current(mode, store, plan, db, tmp_path):
     path = tmp_path / "parks.geojson"
@@ -352,7 +365,7 @@ def test_kill_9_during_a_layer_write_leaves_the_previous_layer_current(mode, sto
     # and the next write succeeds, leaving no orphan behind
     after = import_layer(path, "parks", store, plan)
     assert after.version == 2
-    assert [n for n, _ in pyogrio.list_layers(db) if n.startswith("ly_parks")] == ["ly_parks_v2"]
+    assert sorted(n for n, _ in pyogrio.list_layers(db) if n.startswith("ly_parks")) == ["ly_parks", "ly_parks_v2"]
 
 
 # ------------------------------------------------------------------ CLI
@@ -391,8 +404,8 @@ def test_cli_import_reports_repairs(tmp_path, db):
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["layer_type"] == "parks" and len(report["repairs"]) == 1 and "Self-intersection" in report["repairs"][0]
-    stored = gpd.read_file(db, layer=report["table_name"])
-    assert stored.is_valid.all() and stored.geom_type.tolist() == ["MultiPolygon"]
+    stored = open_store(db).read_layer("parks")
+    assert report["table_name"] == "ly_parks" and stored.is_valid.all() and stored.geom_type.tolist() == ["MultiPolygon"]
 
 
 def test_every_problem_of_a_file_is_reported_at_once(store, plan, tmp_path):

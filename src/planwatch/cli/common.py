@@ -1,12 +1,15 @@
 """What every verb module of the ``planwatch`` command shares: the app, the consoles, the common
-options, refusing (``fail``), loading the plan, opening the store and printing JSON."""
+options, refusing (``fail``; a :class:`~planwatch.services.ServiceError` from any verb is refused the
+same way), opening the store, status lines and printing JSON. The verbs call
+:mod:`planwatch.services` for everything else."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,11 +20,9 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from planwatch.plan import PlanPackageError, load_plan
+from planwatch.services import EXIT_REFUSED, ServiceError, jsonable, shorten
 
-# Exit codes: 0 success, 1 refused input (or a failure the message explains), 2 usage (click's own).
-EXIT_REFUSED = 1
-MAX_ECHO = 80  # characters of a user's value quoted back in a message
+# Exit codes: 0 success, 1 (EXIT_REFUSED) refused input or a failure the message explains, 2 usage (click's own).
 
 
 class SafeGroup(TyperGroup):
@@ -33,11 +34,13 @@ class SafeGroup(TyperGroup):
             return super().invoke(ctx)
         except (SystemExit, KeyboardInterrupt):
             raise
+        except ServiceError as e:  # a refusal in the user's terms, from the service a verb called
+            fail(str(e), code=e.exit_code)
         except Exception as e:  # noqa: BLE001 - the last line of defence
             # click's and typer's own exceptions (exit codes, usage errors, aborts) pass through
             if os.environ.get("PLANWATCH_DEBUG") or type(e).__module__.split(".")[0] in ("click", "typer"):
                 raise
-            err.print(f"[bold red]error:[/] {explain(e)}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {rich_escape(explain(e))}", highlight=False, markup=True, soft_wrap=True)
             err.print("[dim](set PLANWATCH_DEBUG=1 to see where this happened)[/]", highlight=False)
             raise typer.Exit(EXIT_REFUSED) from None
 
@@ -46,10 +49,11 @@ def explain(e: Exception) -> str:
     """One line for an error no verb caught: what kind of error, in the user's terms where known."""
     import sqlite3
 
+    from planwatch.extras import MissingExtraError
     from planwatch.store import StoreError
 
     text = shorten(str(e)) or type(e).__name__
-    if isinstance(e, StoreError):
+    if isinstance(e, StoreError | MissingExtraError):
         return text
     if isinstance(e, sqlite3.OperationalError) and "readonly" in text:
         return "the store is read-only (no permission to write to it); nothing was written"
@@ -57,17 +61,16 @@ def explain(e: Exception) -> str:
         return "the store is locked by another program; try again when it has finished"
     if isinstance(e, sqlite3.DatabaseError):
         return f"the store cannot be read as a planwatch store ({text})"
+    if type(e).__module__.split(".")[0] == "psycopg":  # the PostGIS server's own words, first line only
+        said = getattr(getattr(e, "diag", None), "message_primary", None)
+        said = said or next(iter(str(e).strip().splitlines()), type(e).__name__)
+        return (f"the PostGIS store: {shorten(said)} ({type(e).__name__}); a write is one transaction: "
+                "if this was one, nothing of it was kept")
     if isinstance(e, PermissionError):
         return f"permission denied: {e.filename or text}"
     if isinstance(e, OSError) and e.filename:
         return f"{e.filename}: {e.strerror or text}"
     return f"{type(e).__name__}: {text}"
-
-
-def shorten(text: str, limit: int = MAX_ECHO * 4) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    text = str(text)
-    return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}个字符）"
 
 
 app = typer.Typer(help="planwatch: a territorial spatial plan as software.", no_args_is_help=True, add_completion=False,
@@ -84,33 +87,9 @@ FormatOpt = Annotated[str, typer.Option("--format", help="json or table")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="allow a year outside the plan's span")]
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """``--out`` must be a folder planwatch can write into (it is created if missing)."""
-    probe = out_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == out_dir else f"lies under a file ({probe})"
-        fail(f"--out {out_dir}: {what}; give a folder for report.html, report.pdf, report.docx and report.xlsx")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        fail(f"--out {out_dir}: no permission to write into {probe}")
-
-
-def clean(x):
-    """JSON-able: NaN/inf → null, numpy scalars → Python."""
-    if isinstance(x, dict):
-        return {k: clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, str):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False, indent=2) + "\n")
+    """``obj`` as indented JSON on stdout (NaN → null, numpy scalars → Python)."""
+    sys.stdout.write(json.dumps(jsonable(obj), ensure_ascii=False, indent=2) + "\n")
 
 
 def fail(message: str, code: int = 1):
@@ -118,33 +97,48 @@ def fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def load(plan_id: str):
+@contextmanager
+def status_line() -> Iterator[Callable[[str], None]]:
+    """A service's ``progress`` callback: each message it sends replaces a status line on stderr,
+    which goes when the block ends. The line starts with the first message, so a service that opens
+    the store first (which may show a status line of its own) does so before it."""
+    shown = None
+
+    def progress(message: str) -> None:
+        nonlocal shown
+        if shown is None:
+            shown = err.status(message)
+            shown.start()
+        else:
+            shown.update(message)
+
     try:
-        return load_plan(plan_id)
-    except PlanPackageError as e:
-        fail(str(e))
-
-
-def check_year(year: int, plan, force: bool) -> None:
-    """A check-up year inside the plan's span (its base year to its last horizon), unless forced."""
-    first = plan.meta.base_year
-    last = max([plan.meta.period[1], *(tv.year for t in plan.targets for tv in t.targets)])
-    if not force and not first <= year <= last:
-        fail(f"--year {year} is outside the plan's span ({first}–{last}, from its base year to its last target "
-              "year); add --force to evaluate it anyway")
-
-
-def observations_or_fail(store, db) -> object:
-    obs = store.observations()
-    if obs.empty:
-        fail(f"the store {getattr(store, 'path', db)} holds no observations: import some first "
-              "(planwatch observe import FILE)")
-    return obs
+        yield progress
+    finally:
+        if shown is not None:
+            shown.stop()
 
 
 def check_format(fmt: str) -> None:
     if fmt not in {"json", "table"}:
         fail(f"--format must be json or table, not {fmt!r}")
+
+
+_root_db: str | None = None  # `planwatch --db X <verb>`: the store of every verb of this run
+
+
+@app.callback()
+def root(db: DbOpt = None) -> None:
+    """planwatch: a territorial spatial plan as software. `--db` before the verb names the store for
+    it (a .gpkg file or a PostGIS DSN), as `--db` after it does."""
+    global _root_db
+    _root_db = db
+
+
+def db_target(db: str | Path | None) -> str | Path | None:
+    """The store a verb works on: its own ``--db``, else the one given before the verb, else None
+    (then ``$PLANWATCH_DB`` or ./planwatch.gpkg)."""
+    return db or _root_db
 
 
 def open_db(db: str | Path | None, plan=None, *, create: bool = False):
@@ -154,12 +148,12 @@ def open_db(db: str | Path | None, plan=None, *, create: bool = False):
     from planwatch.store import StoreError, open_store
 
     try:
-        store = open_store(db, create=create, on_wait=lambda message: err.print(message, style="yellow", highlight=False,
+        store = open_store(db_target(db), create=create, on_wait=lambda message: err.print(message, style="yellow", highlight=False,
                                                                                  markup=False, soft_wrap=True))
     except (StoreError, ValueError, OSError) as e:
         fail(str(e))
     if plan is not None and plan.spatial is not None:
-        from planwatch.onemap.layers import migrate_storage_crs
+        from planwatch.services.layers import migrate_storage_crs
 
         with err.status("checking the store's layer CRS…") as status:
             moved = migrate_storage_crs(store, plan, progress=status.update)
@@ -168,10 +162,8 @@ def open_db(db: str | Path | None, plan=None, *, create: bool = False):
     return store
 
 
-def show_frame(df, format: str, cols: list[str]) -> None:
-    if format == "json":
-        print_json(df.to_dict("records"))
-        return
+def show_table(df, cols: list[str]) -> None:
+    """The columns ``cols`` of ``df`` as a table."""
     table = Table()
     for c in cols:
         table.add_column(c)

@@ -1,6 +1,5 @@
 """Verbs of the spatial indicators (capability 9): ``planwatch access coverage | stations | import-osm``
-and ``planwatch indicators compute | land``. Thin: each calls :mod:`planwatch.indicators` or
-:mod:`planwatch.indicators.compute`."""
+and ``planwatch indicators compute | land``. Thin: each calls :mod:`planwatch.services.indicators`."""
 
 from __future__ import annotations
 
@@ -17,14 +16,14 @@ from planwatch.cli.common import (
     PlanOpt,
     app,
     check_format,
-    err,
-    fail,
-    load,
+    db_target,
     open_db,
     out,
     print_json,
+    status_line,
 )
-from planwatch.plan import DEFAULT_PLAN
+from planwatch.services import indicators, plans
+from planwatch.services.plans import DEFAULT_PLAN
 
 access_app = typer.Typer(help="Accessibility: coverage within a distance, straight-line or over a walking network.", no_args_is_help=True)
 indicators_app = typer.Typer(help="Spatial indicators computed from the one map's layers.", no_args_is_help=True)
@@ -38,59 +37,6 @@ def _fmt(v, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
     return f"{v:,.{digits}f}"
-
-
-def _read_layer(spec: str, store, plan, what: str):
-    from planwatch.indicators.compute import IndicatorInputError, layer_or_file
-
-    try:
-        return layer_or_file(spec, store, plan)
-    except IndicatorInputError as e:
-        fail(f"{what}: {e}")
-
-
-def _optional_layer(store, type_id: str):
-    if store is None:
-        return None
-    try:
-        return store.read_layer(type_id)
-    except KeyError:
-        return None
-
-
-def _store_if_any(db, plan):
-    """The store at --db (or the default path) when there is one, else None: a verb that can work on
-    files alone needs no store, and must not create one."""
-    from planwatch.store import default_db_path
-
-    path = Path(db) if db else default_db_path()
-    return open_db(db, plan) if path.exists() else None
-
-
-def _road_layer(plan_id: str) -> str:
-    """The layer type of the walking network, as the plan package's indicators.yaml names it."""
-    from planwatch.plan.indicators import load_indicator_specs
-    from planwatch.plan.load import PlanPackageError
-
-    try:
-        return load_indicator_specs(plan_id).walking.roads
-    except PlanPackageError as e:
-        fail(str(e))
-
-
-def _roads_network(spec: str, store, plan):
-    from planwatch.indicators.network import NetworkError, network_from_lines
-    from planwatch.indicators.osm import is_osm_file, read_osm_network
-
-    try:
-        if is_osm_file(spec):
-            with err.status(f"reading walkable ways from {spec}…"):
-                return read_osm_network(spec, crs=plan.spatial.metric_crs, bounds_wgs84=plan.spatial.plan_area_bounds_wgs84)
-        lines = _read_layer(spec, store, plan, "--roads")
-        with err.status("building the walking network…"):
-            return network_from_lines(lines, name=f"--roads {spec}")
-    except NetworkError as e:
-        fail(str(e))
 
 
 # ------------------------------------------------------------------ access
@@ -112,42 +58,20 @@ def access_coverage(
 ) -> None:
     """For each origin, the distance to the nearest destination and whether it is within reach; the
     covered share (by area or a population column) for the city, each district and each 圈层."""
-    from planwatch.indicators.coverage import CoverageInputError, coverage, parse_distance
+    from planwatch.store import SYNTHETIC_LABEL, default_db_path, store_exists
 
     check_format(format)
-    if method not in ("euclidean", "network"):
-        fail(f"--method must be euclidean or network, not {method!r}")
-    if snap not in ("edge", "node"):
-        fail(f"--snap must be edge or node, not {snap!r}")
-    p = load(plan)
-    store = _store_if_any(db, p)
-    try:
-        within_m = parse_distance(within)
-    except CoverageInputError as e:
-        fail(f"--within: {e}")
-    o = _read_layer(origins, store if store is not None else {}, p, "--from")
-    d = _read_layer(destinations, store if store is not None else {}, p, "--to")
-    network = None
-    if method == "network":
-        network = _roads_network(roads or _road_layer(plan), store if store is not None else {}, p)
-    try:
-        with err.status(f"{method} coverage within {within_m:g} m…"):
-            result = coverage(
-                o, d, within_m, method=method, weight=weight, network=network, snap=snap,
-                districts=_optional_layer(store, "districts"), rings=_optional_layer(store, "rings"), names=(origins, destinations),
-            )
-    except CoverageInputError as e:
-        fail(str(e))
-    synthetic = [n for n, g in ((origins, o), (destinations, d)) if (g.attrs.get("layer") or {}).get("synthetic")]
-    if out_file is not None:
-        _write_coverage(result, out_file)
+    indicators.check_coverage_options(method, snap)
+    p = plans.load(plan)
+    # a verb that can work on files alone needs no store, and must not create one
+    store = open_db(db, p) if store_exists(db_target(db) or default_db_path()) else None
+    with status_line() as progress:
+        covered = indicators.access_coverage(store, p, origins, destinations, within, method=method, weight=weight,
+                                             roads=roads, snap=snap, out_file=out_file, package=plan, progress=progress)
     if format == "json":
-        print_json({
-            "method": result.method, "within_m": result.within_m, "weight": result.weight,
-            "shares": result.shares.to_dict("records"), "warnings": result.warnings,
-            "synthetic_layers": synthetic, "out": str(out_file) if out_file else None,
-        })
+        print_json(covered.to_records())
         return
+    result, synthetic, within_m = covered.result, covered.synthetic_layers, covered.result.within_m
     table = Table(title=f"{origins} → {destinations}: covered within {within_m:g} m ({method})")
     for c in ("level", "geo", "origins", "covered", "unreachable", "share %"):
         table.add_column(c, justify="right" if c not in ("level", "geo") else "left")
@@ -158,27 +82,9 @@ def access_coverage(
     for w in result.warnings:
         out.print(f"[yellow]warning[/]: {w}", highlight=False)
     if synthetic:
-        from planwatch.store import SYNTHETIC_LABEL
-
         out.print(f"[yellow]{', '.join(synthetic)}: {SYNTHETIC_LABEL}[/]", highlight=False)
     if out_file is not None:
         out.print(f"wrote {out_file} (layer coverage: {len(result.origins)} origins; table coverage_shares)", highlight=False)
-
-
-def _write_coverage(result, path: Path) -> None:
-    import numpy as np
-    import pyogrio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    gdf = result.origins.copy()
-    gdf["distance_m"] = np.where(np.isfinite(gdf["distance_m"]), gdf["distance_m"], np.nan)  # unreachable: null
-    for col in [c for c in gdf.columns if str(c).lower() == "fid"]:
-        gdf = gdf.rename(columns={col: f"src_{col}"})
-    pyogrio.write_dataframe(gdf, path, layer="coverage")
-    shares = result.shares.assign(method=result.method, within_m=result.within_m, weight=result.weight)
-    pyogrio.write_dataframe(shares, path, layer="coverage_shares")
 
 
 @access_app.command("stations")
@@ -191,26 +97,22 @@ def access_stations(
 ) -> None:
     """The share of each district's area within a straight-line distance of a rail station (real
     districts and stations): exact overlay of the districts with the stations' buffers."""
-    from planwatch.indicators.compute import MissingLayer, station_coverage_table
-    from planwatch.indicators.coverage import CoverageInputError
-
     check_format(format)
-    p = load(plan)
-    try:
-        with err.status("overlaying the districts with the stations' buffers…"):
-            table = station_coverage_table(None if shipped else open_db(db, p), p, radius_m=within)
-    except (CoverageInputError, MissingLayer) as e:
-        fail(f"{e} (or use --shipped for the real layers in the plan package)")
+    p = plans.load(plan)
+    store = None if shipped else open_db(db, p)
+    with status_line() as progress:
+        stations = indicators.station_coverage(store, p, within, progress=progress)
     if format == "json":
-        print_json({"within": within, "method": table.attrs.get("method"), "rows": table.to_dict("records")})
+        print_json(stations.to_records())
         return
+    table = stations.table
     t = Table(title=f"轨道站点 {within} 直线覆盖：各区面积占比")
     for c in ("district", "area km²", "covered km²", "share %", "stations"):
         t.add_column(c, justify="left" if c == "district" else "right")
     for r in table.itertuples():
         t.add_row(r.district, _fmt(r.area_km2, 1), _fmt(r.covered_km2, 1), _fmt(r.share), str(r.stations))
     out.print(t)
-    out.print(f"method: {table.attrs.get('method')}", highlight=False)
+    out.print(f"method: {stations.method}", highlight=False)
     out.print("stations © OpenStreetMap contributors, ODbL 1.0 (subway, tram and maglev; not suburban railways)", highlight=False)
 
 
@@ -222,25 +124,13 @@ def access_import_osm(
 ) -> None:
     """Store the walkable ways of an OSM extract (cut to the plan area) as the road network layer,
     for --method network. Needs pyosmium (pip install osmium)."""
-    from planwatch.indicators.network import NetworkError
-    from planwatch.indicators.osm import OSM_ATTRIBUTION, read_osm_ways
-    from planwatch.onemap.layers import LayerImportError, file_sha256, import_frame
-
-    p = load(plan)
+    p = plans.load(plan)
     store = open_db(db, p, create=True)
-    try:
-        with err.status(f"reading walkable ways from {file}…"):
-            ways = read_osm_ways(file, crs=p.spatial.storage_crs, bounds_wgs84=p.spatial.plan_area_bounds_wgs84)
-        layer = _road_layer(plan)
-        with err.status(f"storing {len(ways):,} ways as the {layer} layer…"):
-            report = import_frame(
-                ways, layer, store, p, source=str(file), sha256=file_sha256(file), file=str(file),
-                notes=[f"walkable OSM ways (highway=*) cut to the plan area; junctions at shared OSM nodes; {OSM_ATTRIBUTION}"],
-            )
-    except (NetworkError, LayerImportError) as e:
-        fail(str(e))
-    out.print(f"{file}: {report.features:,} walkable ways stored as {report.layer_type} (version {report.version}); {OSM_ATTRIBUTION}",
-              highlight=False)
+    with status_line() as progress:
+        imported = indicators.import_osm(store, p, file, package=plan, progress=progress)
+    report = imported.report
+    out.print(f"{file}: {report.features:,} walkable ways stored as {report.layer_type} (version {report.version}); "
+              f"{imported.attribution}", highlight=False)
     out.print("network coverage over them: planwatch indicators compute --year Y --method network", highlight=False)
 
 
@@ -262,34 +152,17 @@ def indicators_compute(
     observations of YEAR (method, layers with their content hashes, planwatch version): kept beside
     any official figure of the same target and year, which the evaluation always prefers; values
     computed from synthetic layers are stored but never graded."""
-    from planwatch.indicators.compute import IndicatorInputError, compute_indicators, store_indicators
-    from planwatch.plan.indicators import load_indicator_specs
-    from planwatch.plan.load import PlanPackageError
-
     check_format(format)
-    p = load(plan)
+    p = plans.load(plan)
     store = open_db(db, p)
-    try:
-        specs = load_indicator_specs(plan)
-    except PlanPackageError as e:
-        fail(str(e))
     targets = [t.strip() for t in only.split(",") if t.strip()] if only else None
-    try:
-        with err.status("computing spatial indicators…") as status:
-            run = compute_indicators(store, p, method=method, targets=targets, specs=specs, progress=lambda m: status.update(m))
-    except IndicatorInputError as e:
-        fail(str(e))
-    summary = None
-    if store_results and len(run.results):
-        summary = store_indicators(store, p, run, year)
+    with status_line() as progress:
+        computed = indicators.compute(store, p, year, method=method, only=targets, store_results=store_results,
+                                      package=plan, progress=progress)
     if format == "json":
-        print_json({
-            "year": year, "method": method, "results": run.results.to_dict("records"), "skipped": run.skipped,
-            "warnings": run.warnings, "notes": run.notes,
-            "stored": None if summary is None else {"added": summary.added, "revised": summary.revised, "unchanged": summary.unchanged,
-                                                    "import_id": summary.import_id},
-        })
+        print_json(computed.to_records())
         return
+    run, summary = computed.run, computed.stored
     _print_indicators(run, year, method)
     if summary is not None:
         out.print(
@@ -335,18 +208,15 @@ def _print_indicators(run, year: int, method: str) -> None:
 def indicators_land(db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN, format: FormatOpt = "table") -> None:
     """Land statistics: construction land and land use (by class), km², for the city, by district,
     by 圈层 and by 两线三区 zone."""
-    from planwatch.indicators.compute import IndicatorInputError, land_statistics
-
     check_format(format)
-    p = load(plan)
-    try:
-        with err.status("overlaying land with districts, 圈层 and zones…"):
-            stats = land_statistics(open_db(db, p), p)
-    except IndicatorInputError as e:
-        fail(str(e))
+    p = plans.load(plan)
+    store = open_db(db, p)
+    with status_line() as progress:
+        land = indicators.land(store, p, progress=progress)
     if format == "json":
-        print_json(stats.to_dict("records"))
+        print_json(land.to_records())
         return
+    stats = land.frame
     if stats.empty:
         out.print("no construction_land or land_use layer in the store", highlight=False)
         return

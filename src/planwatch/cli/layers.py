@@ -16,13 +16,13 @@ from planwatch.cli.common import (
     app,
     check_format,
     err,
-    fail,
-    load,
     open_db,
     out,
     print_json,
+    status_line,
 )
-from planwatch.plan import DEFAULT_PLAN
+from planwatch.services import layers, plans
+from planwatch.services.plans import DEFAULT_PLAN
 
 # Shared with `planwatch review`, which reads a user's parcels with the same reader.
 FieldOpt = Annotated[list[str] | None, typer.Option(
@@ -38,20 +38,13 @@ app.add_typer(layers_app, name="layers")
 def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = DEFAULT_PLAN) -> None:
     """The layers in the store, in the plan's order: type, the plan's name, features, version, CRS,
     whether synthetic, source; and the plan's layer types not loaded yet."""
-    from planwatch.store import SYNTHETIC_LABEL
-
     check_format(format)
-    p = load(plan)
-    df = open_db(db, p).layers()
-    order = [lt.id for lt in p.spatial.layer_types] if p.spatial else []
-    names = {lt.id: lt.name for lt in p.spatial.layer_types} if p.spatial else {}
-    df.insert(1, "name", [names.get(t, "") for t in df["layer_type"]])
-    df = df.assign(_o=[order.index(t) if t in order else len(order) for t in df["layer_type"]]).sort_values(["_o", "layer_type"])
-    df = df.drop(columns="_o").reset_index(drop=True)
-    missing = [f"{t} ({names[t]})" for t in order if t not in set(df["layer_type"])]
+    p = plans.load(plan)
+    listed = layers.list_layers(open_db(db, p), p)
     if format == "json":
-        print_json({"layers": df.to_dict("records"), "missing": missing, "synthetic_label": SYNTHETIC_LABEL})
+        print_json(listed.to_records())
         return
+    df, missing = listed.frame, listed.missing
     table = Table(title=f"一张图 layers ({len(df)})")
     for c in ("layer_type", "name", "features", "version", "crs", "data", "source"):
         table.add_column(c, overflow="fold")
@@ -60,7 +53,7 @@ def layers_list(db: DbOpt = None, format: FormatOpt = "table", plan: PlanOpt = D
         table.add_row(r.layer_type, r.name, str(r.features), str(r.version), r.crs, data, Path(r.source).name or r.source)
     out.print(table)
     if df["synthetic"].any():
-        out.print(f"示意 = {SYNTHETIC_LABEL}", highlight=False)
+        out.print(f"示意 = {listed.synthetic_label}", highlight=False)
     if missing:
         out.print(f"not loaded: {', '.join(missing)}", highlight=False)
 
@@ -80,19 +73,16 @@ def layers_import(
     """Import a layer, all or nothing: check every feature, repair invalid geometries, transform to the
     storage CRS, and replace the current layer of that type. 3D and measured geometries are
     flattened to 2-D (said in the output); --field maps the file's field names to the layer type's."""
-    from planwatch.onemap.layers import LayerImportError, import_layer
-
     check_format(format)
-    p = load(plan)
+    p = plans.load(plan)
     store = open_db(db, p, create=True)
-    try:
-        with err.status(f"importing {file} as {layer_type}…"):
-            report = import_layer(file, layer_type, store, p, crs=crs, synthetic=synthetic, encoding=encoding, fields=field)
-    except LayerImportError as e:
-        fail(str(e))
+    with status_line() as progress:
+        imported = layers.import_layer(store, p, file, layer_type, crs=crs, synthetic=synthetic, encoding=encoding,
+                                       fields=field, progress=progress)
     if format == "json":
-        print_json(report.to_dict())
+        print_json(imported.to_records())
         return
+    report = imported.report
     chosen = f" (layer {report.source_layer})" if report.source_layer else ""
     out.print(
         f"{report.file}{chosen}: {report.features} features imported as {report.layer_type} ({report.name}), "
@@ -113,12 +103,9 @@ def layers_demo(
 ) -> None:
     """Load the real base layers (districts, rail stations, 圈层) and the synthetic demo one-map
     (every other layer type, labelled 示意数据（非官方）) into the store."""
-    from planwatch.demo.onemap import BASE_LAYER_TYPES, DEMO_LAYER_TYPES, load_demo_map
-    from planwatch.onemap.layers import LayerImportError
-
-    p = load(plan)
+    p = plans.load(plan)
     store = open_db(db, p, create=True)
-    steps = len(BASE_LAYER_TYPES) + len(DEMO_LAYER_TYPES) + 1
+    steps = layers.demo_steps()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err, transient=True,
@@ -128,11 +115,8 @@ def layers_demo(
         def step(message: str) -> None:
             progress.update(task, description=message, advance=1)
 
-        try:
-            rows = load_demo_map(store, p, seed=seed, progress=step)
-        except LayerImportError as e:  # pragma: no cover - the shipped data is checked by the tests
-            fail(str(e))
-    for r in rows:
+        loaded = layers.load_demo(store, p, seed=seed, progress=step)
+    for r in loaded.rows:
         label = " [yellow](示意数据（非官方）/ synthetic demo data)[/]" if r["synthetic"] else ""
         out.print(f"{r['layer_type']}: {r['features']} features, version {r['version']}{label}", highlight=False)
-    out.print(f"{len(rows)} layers in {Path(str(getattr(store, 'path', db or '')))}", highlight=False)
+    out.print(f"{len(loaded.rows)} layers in {loaded.store or db or ''}", highlight=False)

@@ -15,26 +15,20 @@ from planwatch.cli.common import (
     app,
     check_format,
     err,
-    fail,
-    load,
     open_db,
     out,
     print_json,
 )
 from planwatch.cli.layers import EncodingOpt, FieldOpt
-from planwatch.plan import DEFAULT_PLAN
+from planwatch.services import evaluation, plans
+from planwatch.services import review as reviews
+from planwatch.services.plans import DEFAULT_PLAN
 
 rules_app = typer.Typer(help="The plan's spatial rules over land-supply and reduction records.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
 EngineOpt = Annotated[str, typer.Option("--engine", help="review engine: geopandas (default), postgis, dask or duckdb")]
 SEVERITY_COLOUR = {"forbidden": "red", "restricted": "yellow", "guidance": "cyan"}
-
-
-def _stored_layers_or_fail(store) -> None:
-    if len(store.layers()) == 0:
-        fail(f"the store {getattr(store, 'path', '')} holds no layers: load the one map first "
-              "(`planwatch layers import FILE --as TYPE`, or the demo one-map)")
 
 
 @app.command("review")
@@ -52,35 +46,22 @@ def review(
     """Review a project's (or a city's parcels') polygons against the one map: each conflict with the
     control lines and zones, with areas, shares and articles, and the zones each feature falls in.
     The file is read as `layers import` reads it (--encoding, --field id=DKBH names the parcels)."""
-    from planwatch.onemap.layers import read_options
-    from planwatch.onemap.review.base import ENGINES
-    from planwatch.onemap.review.review import ReviewInputError, read_features, review_file, review_frame
-
     check_format(format)
-    if engine not in ENGINES:
-        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    p = load(plan)
-    store = open_db(db, p)
-    _stored_layers_or_fail(store)
-    try:
-        with read_options(encoding=encoding, fields=field or ()):
-            if out_gpkg is not None:
-                result = review_file(project_file, out_gpkg, store, p, engine, crs=crs)
-            else:
-                result = review_frame(read_features(project_file), store, p, engine, source=str(project_file), crs=crs)
-    except (ReviewInputError, ConnectionError) as e:
-        fail(str(e))
+    reviews.check_engine(engine)
+    p = plans.load(plan)
+    reviewed = reviews.review_features(lambda: open_db(db, p), p, project_file, engine=engine, out_gpkg=out_gpkg, crs=crs,
+                                       fields=field, encoding=encoding)
+    result = reviewed.result
     for m in result.missing_layers:
         err.print(f"[yellow]warning:[/] no {m} layer in the store: not reviewed against it", highlight=False)
     for r in result.repaired:
         err.print(f"[yellow]repaired:[/] {r}", highlight=False)
     if out_gpkg is not None:
-        n = len(result.features)
-        hit = int((result.features["n_conflicts"] > 0).sum())
+        n, hit = len(result.features), reviewed.features_with_conflicts
         out.print(f"{project_file}: {n} features reviewed, {hit} with conflicts, {len(result.conflicts)} conflicts "
                   f"→ {out_gpkg} (layers parcels, conflicts)", highlight=False)
         return
-    records = result.records()
+    records = reviewed.to_records()
     if format == "json":
         print_json(records)
         return
@@ -116,25 +97,13 @@ def rules_check(
     verdict the check-up gives (a rule that measures a target shows that target's verdict; a value
     from synthetic layers is not graded). The values are stored as computed observations of the
     rules' targets, so the evaluation and the report show them."""
-    from planwatch.evaluate.engine import LEVEL_ZH, rules_checkup
-    from planwatch.onemap.rules import RuleInputError, check_rules, results_json
-
     check_format(format)
-    p = load(plan)
-    store = open_db(db, p)
-    try:
-        results = check_rules(store, p, year, engine=engine, record=record)
-    except (RuleInputError, ConnectionError) as e:
-        fail(str(e))
-    _ev, verdicts = rules_checkup(p, store.observations(), results, year)
-    verdict = verdicts.set_index("id") if len(verdicts) else None
+    p = plans.load(plan)
+    checked = reviews.check_rules(open_db(db, p), p, year, engine=engine, record=record)
     if format == "json":
-        recs = results_json(results)
-        for rec in recs:
-            v = verdict.loc[rec["id"]] if verdict is not None else None
-            rec["verdict"] = None if v is None else {"level": v["level"], "text": v["status_text"], "reason": v["reason"]}
-        print_json(recs)
+        print_json(checked.to_records())
         return
+    results = checked.results
     table = Table(title=f"{p.meta.title} — {year}年空间规则检查")
     for c in ("id", "article", "rule", "value", "threshold", "status", "verdict", "details"):
         table.add_column(c, overflow="fold")
@@ -149,8 +118,8 @@ def rules_check(
         if offending:
             detail = "ids: " + ", ".join(str(o["id"]) for o in offending[:10]) + (" …" if len(offending) > 10 else "")
         desc = r["description"] + (" [dim](示意数据)[/]" if r["synthetic"] else "")
-        v = verdict.loc[r["id"]]
-        shown = f"[{level_colour[v['level']]}]{LEVEL_ZH[v['level']]}[/] {v['status_text']}" + (
+        v = checked.verdict(r["id"])
+        shown = f"[{level_colour[v['level']]}]{evaluation.level_label(v['level'])}[/] {v['status_text']}" + (
             f"（同{r['target']}）" if r["target"] and v["status_text"] not in ("示意数据，不评级",) else "")
         table.add_row(r["id"], f"第{r['article']}条", desc, value, f"{cmp} {r['threshold']:g} {r['unit']}",
                       f"[{colour}]{r['status']}[/]", shown, detail)

@@ -576,13 +576,14 @@ def finite_or_none(x) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def checkup_records(plan: Plan, obs: pd.DataFrame, year: int) -> list[dict]:
+def checkup_records(plan: Plan, obs: pd.DataFrame, year: int, ev: pd.DataFrame | None = None) -> list[dict]:
     """The check-up as JSON-ready records (what ``planwatch evaluate --format json`` prints): one per
     (target, geo) with a graded figure — level, reason, each method's result, the target, the
     forecast with its point count, method, interval level and clipping, the previous value and the
     figure's provenance — and, under ``related``, the figures of the target that are shown but not
-    graded (their own value, unit and scope, and why; no method fields, because nothing graded them)."""
-    ev = checkup(plan, obs, year)
+    graded (their own value, unit and scope, and why; no method fields, because nothing graded them).
+    ``ev``: the :func:`checkup` of the same arguments, when the caller has it already."""
+    ev = checkup(plan, obs, year) if ev is None else ev
     o = with_defaults(obs)
     _graded, related = split_graded(o[o["year"] <= year])
     rel_by = {k: g for k, g in related.groupby("indicator")} if len(related) else {}

@@ -37,25 +37,19 @@ from matplotlib.text import Text  # noqa: E402
 from matplotlib_scalebar.scalebar import ScaleBar  # noqa: E402
 from pyproj import CRS, Transformer  # noqa: E402
 
+from planwatch.onemap.colours import (  # noqa: E402
+    CONTROL_LINES,
+    DISTRICT_LABEL,
+    DISTRICT_LINE,
+    RING_COLOURS,
+    RING_ORDER,
+    STATION_COLOUR,
+    STATION_LABEL,
+)
 from planwatch.report.charts import _rc, cjk_font_family  # noqa: E402
 
-# Opaque fills, so that a legend swatch is the colour the map shows. 圈层 are light (the ground),
-# control lines saturated (drawn over them).
-RING_COLOURS = {
-    "核心区": "#d9534f",
-    "中心城区": "#f5b49c",
-    "城市副中心": "#c3a6dc",
-    "平原新城": "#fbefb4",
-    "生态涵养区": "#bcdca4",
-}
-RING_ORDER = ("生态涵养区", "平原新城", "中心城区", "城市副中心", "核心区")  # 核心区 lies inside 中心城区: larger first
-CONTROL_LINES = {  # layer type -> (label, colour, drawn as "fill" or "line")
-    "farmland": ("永久基本农田", "#d9a521", "fill"),
-    "eco_redline": ("生态保护红线", "#5fa052", "fill"),
-    "urban_boundary": ("城镇开发边界", "#8e24aa", "line"),
-}
-DISTRICT_LINE = "#4d4d4d"
-STATION_COLOUR = "#1565c0"
+# The colours live in planwatch.onemap.colours: the QGIS default styles (planwatch.onemap.styles) read
+# the same table, so the report map and QGIS never disagree.
 LABEL_COLOUR = "#212121"
 MAP_DPI = 150
 MAP_WIDTH_IN = 7.0  # the map frame; the figure adds a margin and the legend band below
@@ -195,13 +189,13 @@ def draw_one_map(
                 handles.append(Line2D([], [], color=colour, linewidth=1.4, label=mark(lt, label)))
         if city is not None and len(city):
             _add_polygons(ax, city, edgecolor=DISTRICT_LINE, linewidth=0.6, zorder=4)
-            handles.append(Line2D([], [], color=DISTRICT_LINE, linewidth=1.0, label=mark("districts", "区界")))
+            handles.append(Line2D([], [], color=DISTRICT_LINE, linewidth=1.0, label=mark("districts", DISTRICT_LABEL)))
         stations = layers.get("rail_stations")
         if stations is not None and len(stations):
             ax.scatter(stations.geometry.x, stations.geometry.y, s=2.5, color=STATION_COLOUR, linewidths=0, zorder=5)
             handles.append(
                 Line2D([], [], linestyle="none", marker="o", markersize=3.5, markerfacecolor=STATION_COLOUR,
-                       markeredgecolor="none", label=mark("rail_stations", "轨道站点"))
+                       markeredgecolor="none", label=mark("rail_stations", STATION_LABEL))
             )
 
         outline = shapely.union_all(city.geometry.values) if city is not None and len(city) else None

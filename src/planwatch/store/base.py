@@ -1,9 +1,12 @@
 """The store interface: where observations, the one map's layers, curators' judgements (and, later,
-ledgers) persist.
+ledgers) persist, and what every backend shares.
 
-One interface, one file per backend (``gpkg.py`` for the embedded GeoPackage/SQLite file; a
-PostGIS backend can sit beside it). Domain code receives a :class:`Store` and never branches on
-the backend.
+One interface, one file per backend: ``gpkg.py`` (the embedded GeoPackage/SQLite file) and
+``postgis.py`` (a PostGIS server) beside it. Domain code receives a :class:`Store` and never branches
+on the backend. What both backends must agree on lives here: the schema history, the record tables a
+whole-store copy carries (:data:`RECORD_TABLES`), the column lists of what the store returns, and the
+small pure rules both apply (revisions, judgements, layer names and labels), so a result never depends
+on the backend that produced it.
 """
 
 from __future__ import annotations
@@ -11,15 +14,74 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not need it
     import geopandas as gpd
+
+
+class StoreError(ValueError):
+    """The store cannot be opened or written as asked; the message names the store (its path, or its
+    DSN with any password masked) and what to do."""
+
+
+DSN_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_dsn(target) -> bool:
+    """``target`` names a PostGIS store (a ``postgresql://`` / ``postgres://`` DSN), not a file."""
+    return isinstance(target, str) and target.strip().lower().startswith(DSN_PREFIXES)
+
+
+def mask_dsn(dsn: str) -> str:
+    """``dsn`` as messages show it: any password replaced by ``***``."""
+    masked = re.sub(r"^([a-z]+://[^:@/?#]*):[^@/?#]*@", r"\1:***@", dsn.strip(), flags=re.IGNORECASE)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", masked)
+
+
+# ------------------------------------------------------------------ schema versions (both backends)
+
+SCHEMA_VERSION = 4
+# Every schema version and what it brought, oldest first: both backends keep this history in
+# pw_schema_history (a new store records every version at its creation, an upgraded one each version
+# as it is applied) and the current version in pw_meta (key schema_version).
+SCHEMA_HISTORY: list[tuple[int, str]] = [
+    (1, "observations keyed by (indicator, year, geo)"),
+    (2, "+ scope, origin, synthetic, measure: a series is (indicator, year, geo, scope, origin)"),
+    (3, "+ judgements and their evidence files (append-only)"),
+    (4, "+ schema history, stable layer names ly_<type>, QGIS default styles in layer_styles"),
+]
+PREDATES_HISTORY = "(applied before the schema history was kept; recorded at the upgrade)"
+SCHEMA_HISTORY_COLUMNS = ["version", "description", "applied_at", "planwatch_version"]
+
+
+def history_entries(before: int, recorded: set[int]) -> list[tuple[int, str]]:
+    """The (version, description) rows an upgrade from schema ``before`` (0: a new store) adds to the
+    history, which already holds ``recorded``: every version not yet recorded, those at or below
+    ``before`` marked as predating the history."""
+    return [
+        (version, f"{description} {PREDATES_HISTORY}" if version <= before else description)
+        for version, description in SCHEMA_HISTORY
+        if version not in recorded
+    ]
+
+
+def versions_after(before: int) -> list[int]:
+    """The schema versions an upgrade from ``before`` applies (0: a new store gets all of them)."""
+    return [version for version, _ in SCHEMA_HISTORY if version > before]
+
+
+def utc_now() -> str:
+    """Now, UTC, ISO 8601 to the second: how every record's time is written and returned."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 # The label every synthetic (demo) layer carries: in gpkg_contents, in pw_layers, in review output.
 SYNTHETIC_LABEL = "示意数据（非官方）/ synthetic demo data"
@@ -29,7 +91,7 @@ SYNTHETIC_MARK = "示意数据（非官方）"
 # Columns of the layer registry (one row per layer type: its current version).
 LAYER_COLUMNS = [
     "layer_type",  # plan layer type id, e.g. farmland
-    "table_name",  # the GeoPackage table / PostGIS table holding the current version, e.g. ly_farmland_v2
+    "table_name",  # the stable name QGIS opens whatever the version, ly_<type>: a GeoPackage view, a PostGIS table
     "version",  # 1, 2, … : each write_layer of the type adds one
     "features",
     "crs",  # storage CRS, e.g. EPSG:4548
@@ -74,6 +136,102 @@ OBSERVATION_COLUMNS = [
 ]
 
 
+# ------------------------------------------------------------------ record tables (a whole-store copy)
+
+
+@dataclass(frozen=True)
+class RecordTable:
+    """One table of records the store keeps and a whole-store copy carries as it is (ids, times,
+    hashes), in both backends under the same name and with the same columns in this order.
+
+    ``columns`` maps each column to its kind, which fixes how a snapshot holds its values whatever
+    the backend: ``id`` / ``int`` a Python int, ``float``, ``text`` a str, ``bool``, ``time`` the UTC
+    ISO 8601 string :func:`utc_now` writes, ``bytes``. ``key`` is the id column (rows are copied in its
+    order, and a restored store continues numbering after the copied ids)."""
+
+    name: str
+    key: str
+    columns: dict[str, str]
+
+
+# The record tables, parents before children (a restore inserts them in this order). A later feature
+# (the findings register, the ledger) that keeps records adds its tables here, and both backends
+# create them: snapshot / restore then carry them with no other change.
+RECORD_TABLES: list[RecordTable] = [
+    RecordTable("pw_imports", "import_id", {
+        "import_id": "id", "file": "text", "sha256": "text", "plan_id": "text", "imported_at": "time",
+        "planwatch_version": "text", "rows_read": "int", "added": "int", "revised": "int", "unchanged": "int",
+    }),
+    RecordTable("pw_observations", "obs_id", {
+        "obs_id": "id", "indicator": "text", "year": "int", "geo": "text", "revision": "int", "value": "float",
+        "unit": "text", "raw_value": "text", "raw_unit": "text", "conversion": "text", "scope": "text",
+        "measure": "text", "comparable": "bool", "origin": "text", "synthetic": "bool", "note": "text",
+        "source": "text", "published": "text", "method": "text", "file": "text", "file_row": "int",
+        "import_id": "int",
+    }),
+    RecordTable("pw_judgements", "judgement_id", {
+        "judgement_id": "id", "target": "text", "year": "int", "verdict": "text", "by": "text",
+        "judged_at": "time", "note": "text", "plan_id": "text", "planwatch_version": "text",
+    }),
+    RecordTable("pw_evidence", "evidence_id", {
+        "evidence_id": "id", "judgement_id": "int", "file_name": "text", "sha256": "text", "size": "int",
+        "content": "bytes",
+    }),
+]
+RECORDS = {t.name: t for t in RECORD_TABLES}
+
+# A snapshot's layer registry: the registry row as returned, and the planwatch that wrote the layer.
+REGISTRY_COLUMNS = [*LAYER_COLUMNS, "planwatch_version"]
+# QGIS's layer_styles columns both backends share (PostGIS also has id, f_table_catalog, f_table_schema,
+# r_raster_column; the GeoPackage one has id, f_table_catalog, f_table_schema). The style planwatch
+# writes is the row of stylename STYLE_NAME, the layer's default (useasdefault).
+STYLE_COLUMNS = ["f_table_name", "f_geometry_column", "stylename", "styleqml", "stylesld", "useasdefault",
+                 "description", "owner", "ui", "update_time", "type"]
+STYLE_NAME = "planwatch"
+
+
+@dataclass
+class StoreSnapshot:
+    """A whole store, as :meth:`Store.snapshot` reads it and :meth:`Store.restore` writes it into an
+    empty store of either backend: the same values whatever backend it came from.
+
+    - ``records``: each of :data:`RECORD_TABLES` by name, its rows as stored (ids, times, hashes), in
+      id order, columns in the table's order, values of the kinds the table declares;
+    - ``layers``: the layer registry, columns :data:`REGISTRY_COLUMNS`, one row per layer type;
+    - ``features``: each layer type's features, as :meth:`Store.read_layer` returns them;
+    - ``styles``: the layer_styles rows of the store's layers, columns :data:`STYLE_COLUMNS`
+      (``update_time`` a UTC ISO 8601 string)."""
+
+    source: str
+    schema_version: int
+    records: dict[str, pd.DataFrame]
+    layers: pd.DataFrame
+    features: dict[str, gpd.GeoDataFrame]
+    styles: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each record table holds, and how many layers: what a copy reports."""
+        return {**{name: len(df) for name, df in self.records.items()}, "layers": len(self.layers)}
+
+
+def record_frame(table: RecordTable, rows: Sequence[Sequence]) -> pd.DataFrame:
+    """A snapshot's frame of ``table`` from its rows (values in the table's column order), each value
+    brought to its column's kind (bools from 0/1, bytes from memoryview)."""
+    df = result_frame(rows, list(table.columns))
+    for col, kind in table.columns.items():
+        if kind == "bool":
+            df[col] = df[col].astype(bool)
+        elif kind == "bytes":
+            df[col] = pd.Series([None if v is None else bytes(v) for v in df[col]], index=df.index, dtype=object)
+    return df
+
+
+def result_frame(rows: Sequence[Sequence], columns: list[str]) -> pd.DataFrame:
+    """The frame a query's rows make: one constructor for both backends, so the same rows give the
+    same dtypes (int64, float64, str; every column object when there are no rows)."""
+    return pd.DataFrame.from_records(list(rows), columns=columns, coerce_float=True)
+
+
 @dataclass
 class ImportSummary:
     file: str
@@ -116,9 +274,191 @@ def _jsonable(v):
     return v
 
 
+# ------------------------------------------------------------------ rules both backends apply
+
+
+def new_revisions(rows: pd.DataFrame, newest: dict[tuple, tuple[int, float, bool]]) -> tuple[list[list], ImportSummary]:
+    """Which of ``rows`` (columns :data:`OBSERVATION_COLUMNS`) an import appends, and at which revision.
+
+    ``newest`` maps each stored series (:data:`SERIES_KEY` values) to its newest (revision, value,
+    synthetic); it is updated as rows are taken, so a file that revises its own row gets two
+    revisions. A row equal in value and synthetic flag to its series' newest revision is unchanged.
+    Returns the records to append (the :data:`OBSERVATION_COLUMNS` values, then the revision) and the
+    counts (``file`` and ``import_id`` left for the caller)."""
+    summary = ImportSummary(file="", import_id=0, rows_read=len(rows))
+    records = []
+    cols = OBSERVATION_COLUMNS
+    at = {c: i for i, c in enumerate(cols)}
+    for values in rows[cols].itertuples(index=False, name=None):
+        values = list(values)
+        values[at["year"]] = int(values[at["year"]])
+        values[at["value"]] = float(values[at["value"]])
+        values[at["comparable"]] = bool(values[at["comparable"]])
+        values[at["synthetic"]] = bool(values[at["synthetic"]])
+        values[at["file_row"]] = int(values[at["file_row"]])
+        key = tuple(values[at[c]] for c in SERIES_KEY)
+        prev = newest.get(key)
+        if prev is not None and prev[1] == values[at["value"]] and prev[2] == values[at["synthetic"]]:
+            summary.unchanged += 1
+            continue
+        revision = 1 if prev is None else prev[0] + 1
+        if prev is None:
+            summary.added += 1
+        else:
+            summary.revised += 1
+        records.append([*values, revision])
+        newest[key] = (revision, values[at["value"]], values[at["synthetic"]])
+    return records, summary
+
+
+VERDICTS = ("met", "nearly", "missed")  # as stored; the CLI also takes 达成 / 基本达成 / 未达成
+
+
+def judgement_input(verdict: str, by: str, note: str, evidence: Sequence[tuple[str, bytes]]) -> tuple[str, str, str, list[dict]]:
+    """A judgement's verdict, author and note as stored, and its evidence files as {name, sha256, size,
+    content}; ``ValueError`` for a verdict other than :data:`VERDICTS`, an empty author or an unnamed
+    file."""
+    verdict, by, note = str(verdict).strip(), str(by).strip(), str(note or "").strip()
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+    if not by:
+        raise ValueError("by is empty: a judgement names the person (or department) who made it")
+    files = []
+    for name, content in evidence:
+        if not str(name).strip():
+            raise ValueError("an evidence file without a name")
+        content = bytes(content)
+        files.append({"name": str(name).strip(), "sha256": hashlib.sha256(content).hexdigest(),
+                      "size": len(content), "content": content})
+    return verdict, by, note, files
+
+
+def judgement_record(judgement_id: int, target: str, year: int, verdict: str, by: str, judged_at: str, note: str,
+                     plan_id: str, files: list[dict]) -> dict:
+    """What :meth:`Store.add_judgement` returns."""
+    return {
+        "judgement_id": int(judgement_id), "target": str(target), "year": int(year), "verdict": verdict, "by": by,
+        "judged_at": judged_at, "date": judged_at[:10], "note": note, "plan_id": str(plan_id),
+        "evidence": [{k: f[k] for k in ("name", "sha256", "size")} for f in files],
+    }
+
+
+def judgements_frame(rows: Sequence[Sequence], evidence: Sequence[Sequence]) -> pd.DataFrame:
+    """What :meth:`Store.judgements` returns, from the judgements (judgement_id, target, year, verdict,
+    by, judged_at, note; oldest first) and their evidence (judgement_id, file_name, sha256; in order)."""
+    files: dict[int, list[str]] = {}
+    for judgement_id, name, sha in evidence:
+        files.setdefault(int(judgement_id), []).append(f"{name}（sha256 {sha[:8]}）")
+    records = [
+        {"target": target, "year": int(year), "verdict": verdict, "by": by, "date": judged_at[:10],
+         "evidence": "、".join(files.get(int(judgement_id), [])), "note": note, "judgement_id": int(judgement_id)}
+        for judgement_id, target, year, verdict, by, judged_at, note in rows
+    ]
+    return pd.DataFrame(records, columns=[*JUDGEMENT_COLUMNS, "judgement_id"])
+
+
+def checked_evidence(store: str, judgement_id: int, rows: Sequence[tuple[str, str, bytes]]) -> list[tuple[str, bytes]]:
+    """The evidence files (file_name, sha256, content) of a judgement as (name, content), each checked
+    against its sha256: :class:`StoreError` naming ``store`` if one was altered outside planwatch."""
+    for name, sha, content in rows:
+        if hashlib.sha256(bytes(content)).hexdigest() != sha:
+            raise StoreError(f"{store}: evidence {name!r} of judgement #{judgement_id} no longer matches its "
+                             f"sha256 {sha}: the store was altered outside planwatch")
+    return [(name, bytes(content)) for name, _sha, content in rows]
+
+
+LAYER_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+_VERSION_SUFFIX_RE = re.compile(r"_v[0-9]+$")
+RESERVED_LAYER_COLUMNS = ("fid", "geom")  # the feature id and the geometry column, in both backends
+
+
+def layer_table(layer_type: str) -> str:
+    """The stable name of a layer type's current version, ``ly_<type>``, in both backends."""
+    return f"ly_{layer_type}"
+
+
+def check_layer(layer_type: str, gdf: gpd.GeoDataFrame) -> None:
+    """``ValueError`` unless ``layer_type`` is a layer type id and ``gdf`` can be stored as it is
+    (a CRS, no column named like the stores' own)."""
+    if not LAYER_TYPE_RE.match(layer_type) or _VERSION_SUFFIX_RE.search(layer_type):
+        raise ValueError(f"layer type {layer_type!r}: expected a plan layer type id like 'farmland' "
+                         "(ending in _v<number> is reserved for the stored versions)")
+    if gdf.crs is None:
+        raise ValueError(f"layer {layer_type}: the features have no CRS; transform them to the storage CRS first")
+    geometry = gdf.geometry.name
+    reserved = [c for c in gdf.columns if c != geometry and str(c).lower() in RESERVED_LAYER_COLUMNS]
+    if reserved:
+        raise ValueError(f"layer {layer_type}: column {reserved[0]!r} is reserved by the store; rename it")
+
+
+def layer_identifier(layer_type: str, synthetic: bool) -> str:
+    """The name QGIS shows for a layer (the GeoPackage identifier), labelled when synthetic."""
+    return f"{layer_type} ({SYNTHETIC_LABEL})" if synthetic else layer_type
+
+
+def layer_description(layer_type: str, description: str, synthetic: bool) -> str:
+    """A layer's description as stored: the given one (or a default), labelled when synthetic."""
+    text = description or f"planwatch layer {layer_type}"
+    if synthetic and SYNTHETIC_LABEL not in text:
+        text = f"{SYNTHETIC_LABEL}: {text}"
+    return text
+
+
+def layer_row(layer_type: str, gdf: gpd.GeoDataFrame, *, source: str, sha256: str, synthetic: bool, notes: list[str],
+              description: str) -> dict:
+    """The registry row of a layer about to be written, but for its version and imported_at."""
+    return {
+        "layer_type": layer_type, "table_name": layer_table(layer_type), "features": len(gdf),
+        "crs": gdf.crs.to_string(), "sha256": sha256, "content_hash": layer_content_hash(gdf), "source": str(source),
+        "synthetic": bool(synthetic), "notes": [str(n) for n in notes],
+        "description": layer_description(layer_type, description, synthetic),
+    }
+
+
+def layer_geometry_type(geometry: gpd.GeoSeries) -> str:
+    """The one geometry type of a layer's features (shapely's name: Polygon, MultiPolygon, …), or
+    ``Geometry`` when they are of several types or there are none (missing geometries aside)."""
+    types = set(geometry.geom_type.dropna())
+    return types.pop() if len(types) == 1 else "Geometry"
+
+
+def layer_style(layer_type: str, geometry_type: str, synthetic: bool) -> tuple[str, str]:
+    """The default QGIS style (QML, description) a layer's layer_styles row holds (the one map's
+    colours, imported only when a layer is written)."""
+    from planwatch.onemap.styles import default_style
+
+    return default_style(layer_type, geometry_type, synthetic)
+
+
+def restore_refusal(store: str, counts: dict[str, int]) -> str | None:
+    """Why a store holding ``counts`` (rows per record table, and ``layers``) cannot take a restore,
+    or None when it is empty."""
+    held = {k: v for k, v in counts.items() if v}
+    if not held:
+        return None
+    said = ", ".join(f"{v} {k.removeprefix('pw_')}" for k, v in held.items())
+    return (f"{store}: a restore needs an empty store and this one holds records ({said}); nothing was written: "
+            "restore into a new store")
+
+
+def check_snapshot(snapshot: StoreSnapshot, store: str) -> None:
+    """A snapshot this planwatch can restore: of its own schema, and whole."""
+    if snapshot.schema_version != SCHEMA_VERSION:
+        raise StoreError(f"{store}: the snapshot of {snapshot.source} is of store schema {snapshot.schema_version}; "
+                         f"this planwatch restores schema {SCHEMA_VERSION}: upgrade the source store first")
+    missing = [t.name for t in RECORD_TABLES if t.name not in snapshot.records]
+    missing += [t for t in snapshot.layers["layer_type"] if t not in snapshot.features]
+    if missing:
+        raise StoreError(f"{store}: the snapshot of {snapshot.source} lacks {', '.join(missing)}; nothing was written")
+
+
+
 class Store(ABC):
     """Append-only observations and judgements, and versioned layers. Implementations make every
-    write atomic."""
+    write atomic, and set ``upgraded``: the schema versions applied when the store was opened (all of
+    them for a new store, [] for a current one)."""
+
+    upgraded: list[int]
 
     @abstractmethod
     def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
@@ -197,3 +537,29 @@ class Store(ABC):
     def layers(self) -> pd.DataFrame:
         """The layer registry: one row per stored layer type (its current version), columns
         :data:`LAYER_COLUMNS` (``synthetic`` bool, ``notes`` a list of str)."""
+
+    # ------------------------------------------------------------------ schema and whole-store copies
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The store's schema version (:data:`SCHEMA_VERSION` once opened)."""
+
+    @abstractmethod
+    def schema_history(self) -> pd.DataFrame:
+        """The schema versions applied to this store, oldest first: columns
+        :data:`SCHEMA_HISTORY_COLUMNS` (``applied_at`` UTC ISO 8601)."""
+
+    @abstractmethod
+    def upgrade(self) -> list[int]:
+        """Bring the store to :data:`SCHEMA_VERSION` in one transaction; returns the versions applied
+        ([] when it is current already)."""
+
+    @abstractmethod
+    def snapshot(self) -> StoreSnapshot:
+        """Everything the store holds, as a :class:`StoreSnapshot` (read in one consistent view)."""
+
+    @abstractmethod
+    def restore(self, snapshot: StoreSnapshot) -> None:
+        """Write ``snapshot`` into this store, which must be empty (:class:`StoreError` naming it if
+        it holds any record or layer), keeping ids, versions, times and hashes; later records are
+        numbered after the copied ones. All or nothing."""

@@ -7,15 +7,18 @@ runs inside one ``BEGIN IMMEDIATE`` transaction, so a failure or a kill -9 leave
 was (SQLite's rollback journal).
 
 Layers: each version of a layer type is an ordinary GeoPackage feature table ``ly_<type>_v<N>``
-(written by GDAL through pyogrio, with its R-tree spatial index), and ``pw_layers`` points at the
-current one. A new version is written beside the current one; only then, in one transaction, the
-pointer switches and the previous table is dropped. A crash before the switch leaves an orphan
-table that the next layer write removes; the registry never points at a half-written table.
+(written by GDAL through pyogrio, with its R-tree spatial index; ``pw_layers.storage_table``), and
+the stable name ``ly_<type>`` (``pw_layers.table_name``) is a spatial view of the current one,
+registered in ``gpkg_contents`` / ``gpkg_geometry_columns`` with QGIS's default style for it in
+``layer_styles``, so QGIS and GDAL open ``ly_<type>`` whatever the version. A new version is
+written beside the current one; only then, in one transaction, the registry, the view and the style
+switch to it and the previous table is dropped. A crash before the switch leaves an orphan table
+that the next layer write removes; the registry never points at a half-written table.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import os
 import re
@@ -24,20 +27,42 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from planwatch import __version__
 from planwatch.store.base import (
-    JUDGEMENT_COLUMNS,
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
+    RECORD_TABLES,
+    REGISTRY_COLUMNS,
+    SCHEMA_HISTORY_COLUMNS,
+    SCHEMA_VERSION,
+    STYLE_COLUMNS,
+    STYLE_NAME,
     SYNTHETIC_LABEL,
+    VERDICTS,
     ImportSummary,
     Store,
-    layer_content_hash,
+    StoreError,
+    StoreSnapshot,
+    check_layer,
+    check_snapshot,
+    checked_evidence,
+    history_entries,
+    judgement_input,
+    judgement_record,
+    judgements_frame,
+    layer_identifier,
+    layer_row,
+    layer_style,
+    new_revisions,
+    record_frame,
+    restore_refusal,
+    result_frame,
+    utc_now,
+    versions_after,
 )
 
 try:  # POSIX: serialise layer writers across processes (released by the OS on kill -9)
@@ -45,8 +70,11 @@ try:  # POSIX: serialise layer writers across processes (released by the OS on k
 except ImportError:  # pragma: no cover - Windows: single-writer use only
     fcntl = None
 
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "VERDICTS", "GeoPackageStore", "StoreError", "as_stored"]
+
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
-GPKG_USER_VERSION = 10400  # GeoPackage 1.4
+GPKG_USER_VERSION = 10300  # GeoPackage 1.3: what every GDAL from 2.2 on (QGIS 3.x) reads without a warning;
+# the store uses nothing of 1.4
 
 _GPKG_CORE = """
 CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
@@ -66,9 +94,6 @@ CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
   srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
   CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name));
 """
-
-SCHEMA_VERSION = 3  # 1: observations keyed by (indicator, year, geo); 2: + scope, origin, synthetic, measure;
-# 3: + pw_judgements, pw_evidence (a curator's verdicts on qualitative targets, with their evidence)
 
 _OBSERVATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -115,12 +140,14 @@ DROP TABLE pw_observations;
 ALTER TABLE pw_observations_v2 RENAME TO pw_observations;
 """
 
+# table_name: the stable name (the view QGIS opens); storage_table: the versioned table behind it.
 _LAYER_TABLES = """
 CREATE TABLE IF NOT EXISTS pw_layers (
   layer_type TEXT PRIMARY KEY, table_name TEXT NOT NULL UNIQUE, version INTEGER NOT NULL,
   features INTEGER NOT NULL, crs TEXT NOT NULL, sha256 TEXT NOT NULL, content_hash TEXT NOT NULL,
   source TEXT NOT NULL, synthetic INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]',
-  description TEXT NOT NULL DEFAULT '', imported_at TEXT NOT NULL, planwatch_version TEXT NOT NULL);
+  description TEXT NOT NULL DEFAULT '', imported_at TEXT NOT NULL, planwatch_version TEXT NOT NULL,
+  storage_table TEXT NOT NULL DEFAULT '');
 INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
   ('pw_layers', 'attributes', 'pw_layers', 'planwatch: layer registry, the current version of each layer type (synthetic = demo data)');
 """
@@ -151,23 +178,35 @@ BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new judgement instea
    'planwatch: curators'' verdicts on qualitative targets, every one kept (append-only, the latest stands)'),
   ('pw_evidence', 'attributes', 'pw_evidence', 'planwatch: the evidence files of the judgements, with their sha256')""",
 )
-JUDGEMENT_TABLES = {"pw_judgements", "pw_evidence"}
-VERDICTS = ("met", "nearly", "missed")  # as stored; the CLI also takes 达成 / 基本达成 / 未达成
+
+# v3 → v4 (and every new store): the schema history, and QGIS's own layer_styles table, exactly as QGIS
+# creates it in a GeoPackage (through OGR, FID "id"), so QGIS finds the default style planwatch writes
+# for each ly_<type> and saves its own styles beside it.
+_V4_TABLES = (
+    """CREATE TABLE IF NOT EXISTS pw_schema_history (
+  version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL, planwatch_version TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS "layer_styles" (
+  "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "f_table_catalog" TEXT(256), "f_table_schema" TEXT(256),
+  "f_table_name" TEXT(256), "f_geometry_column" TEXT(256), "styleName" TEXT(30), "styleQML" TEXT, "styleSLD" TEXT,
+  "useAsDefault" BOOLEAN, "description" TEXT, "owner" TEXT(30), "ui" TEXT(30),
+  "update_time" DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))""",
+    """INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
+  ('pw_schema_history', 'attributes', 'pw_schema_history', 'planwatch: the schema versions applied to this store'),
+  ('layer_styles', 'attributes', 'layer_styles', '')""",
+)
 
 _LAYER_TABLE_RE = re.compile(r"^ly_([a-z][a-z0-9_]{1,30})_v([0-9]+)$")
-_LAYER_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 # GeoPackage metadata tables that may reference a feature table (some exist only once GDAL made them)
 _GPKG_REFERENCING = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents", "gpkg_data_columns")
+_NOW_MS = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"  # GeoPackage's own timestamps (last_change, update_time)
 
 DEFAULT_DB = "planwatch.gpkg"
 LOCK_WAIT_S = 30  # how long a write waits for another program's write to finish ($PLANWATCH_LOCK_WAIT)
 BUSY_TIMEOUT_S = 2  # sqlite's own wait per attempt
 SQLITE_MAGIC = b"SQLite format 3\x00"
-PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers", *JUDGEMENT_TABLES}
-
-
-class StoreError(ValueError):
-    """The store cannot be opened or written as asked; the message names the path and what to do."""
+JUDGEMENT_TABLES = {"pw_judgements", "pw_evidence"}
+# A file holding any of these is a planwatch store (layer_styles alone is any QGIS-styled GeoPackage).
+PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers", *JUDGEMENT_TABLES, "pw_schema_history"}
 
 
 def _check_is_planwatch_store(path: Path) -> None:
@@ -176,8 +215,13 @@ def _check_is_planwatch_store(path: Path) -> None:
         head = fh.read(16)
     if head != SQLITE_MAGIC:
         raise StoreError(f"{path}: not a planwatch store (not a GeoPackage/SQLite file); planwatch will not modify it")
+    # A write killed midway (kill -9, power loss) leaves a hot journal beside the file; a read-only
+    # connection cannot roll it back, so such a store is opened read-write, and SQLite rolls the
+    # interrupted transaction back (what any open of the file does), leaving the store as it was.
+    hot_journal = path.with_name(path.name + "-journal")
+    mode = "rw" if hot_journal.exists() and hot_journal.stat().st_size > 0 and os.access(path, os.W_OK) else "ro"
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)) as con:
+        with closing(sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=BUSY_TIMEOUT_S)) as con:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.OperationalError as e:
         if "locked" in str(e) or "busy" in str(e):
@@ -195,7 +239,8 @@ class GeoPackageStore(Store):
     """Observations in a GeoPackage/SQLite file (created on first use)."""
 
     def __init__(self, path: str | Path, *, create: bool = True, on_wait: Callable[[str], None] | None = None):
-        """Open the store at ``path``; with ``create``, make it if it does not exist yet.
+        """Open the store at ``path``; with ``create``, make it if it does not exist yet. A store of an
+        older schema is upgraded on open (one transaction; ``self.upgraded`` lists the versions applied).
 
         Refused with :class:`StoreError`, the file left untouched: a folder, a missing file (without
         ``create``), a missing parent folder, a file that is not SQLite, a SQLite/GeoPackage file that
@@ -203,6 +248,7 @@ class GeoPackageStore(Store):
         read-only store that would need upgrading. Opening a current store writes nothing."""
         self.path = Path(path)
         self.on_wait = on_wait  # told when the store is busy and planwatch waits for it
+        self.upgraded: list[int] = []
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder; give the path of a .gpkg file")
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -221,7 +267,7 @@ class GeoPackageStore(Store):
                 con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
                 con.executescript(_GPKG_CORE + _PLANWATCH_TABLES + _LAYER_TABLES)
                 con.commit()
-                self._upgrade(con)
+                self.upgraded = self._upgrade(con)
         except sqlite3.OperationalError as e:
             if "readonly" in str(e) or "read-only" in str(e):
                 raise StoreError(f"{self.path}: the store is read-only and needs to be set up or upgraded; "
@@ -229,6 +275,9 @@ class GeoPackageStore(Store):
             if "unable to open" in str(e):
                 raise StoreError(f"{self.path}: cannot be created or opened ({e})") from e
             raise
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.path)!r})"
 
     def _current(self, con: sqlite3.Connection) -> bool:
         """The schema is there and current: nothing to write."""
@@ -264,15 +313,35 @@ class GeoPackageStore(Store):
                     raise StoreError(f"{self.path}: the store stayed locked by another program for {wait:g} s; "
                                      "nothing was written, try again when it has finished") from e
 
-    def _upgrade(self, con: sqlite3.Connection) -> None:
-        """Bring the store to :data:`SCHEMA_VERSION` (v1 → v2: the observation table; v2 → v3: the
-        judgement tables), in one transaction (a kill -9 midway leaves the previous schema, which the
-        next open upgrades again)."""
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error)."""
+        with closing(self._connect()) as con:
+            self._begin(con)
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ schema
+
+    def _upgrade(self, con: sqlite3.Connection) -> list[int]:
+        """Bring the store to :data:`SCHEMA_VERSION` in one transaction (a kill -9 midway leaves the
+        previous schema, which the next open upgrades again): v1 → v2 the observation table, v2 → v3
+        the judgement tables, v3 → v4 the schema history, layer_styles and the stable layer names.
+        Returns the versions applied."""
         if self._current(con):
-            return
+            return []
         self._begin(con)
         try:
+            if self._current(con):  # another program upgraded it while this one waited
+                con.execute("COMMIT")
+                return []
+            row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
             columns = {r[1] for r in con.execute("PRAGMA table_info(pw_observations)")}
+            before = int(row[0]) if row else (1 if columns else 0)  # no observation table yet: a new store
             if columns and "origin" not in columns:
                 # one statement at a time: executescript() would commit the open transaction
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations_v2").replace("IF NOT EXISTS ", ""))
@@ -282,48 +351,70 @@ class GeoPackageStore(Store):
             elif not columns:
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
             con.execute(_OBSERVATIONS_INDEX)
-            for statement in _JUDGEMENT_TABLES:
+            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES):
                 con.execute(statement)
+            self._stable_layer_names(con)
+            recorded = {r[0] for r in con.execute("SELECT version FROM pw_schema_history")}
+            now = utc_now()
+            con.executemany(
+                "INSERT INTO pw_schema_history (version, description, applied_at, planwatch_version) VALUES (?,?,?,?)",
+                [(version, description, now, __version__) for version, description in history_entries(before, recorded)],
+            )
             con.execute("INSERT INTO pw_meta (key, value) VALUES ('schema_version', ?)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        return versions_after(before)
+
+    def _stable_layer_names(self, con: sqlite3.Connection) -> None:
+        """v3 → v4: the registry's table_name becomes the stable ``ly_<type>`` (a view of the versioned
+        table, now ``storage_table``), with its default style (inside the upgrade's transaction)."""
+        if "storage_table" not in {r[1] for r in con.execute("PRAGMA table_info(pw_layers)")}:
+            con.execute("ALTER TABLE pw_layers ADD COLUMN storage_table TEXT NOT NULL DEFAULT ''")
+        old = [r[0] for r in con.execute("SELECT layer_type FROM pw_layers WHERE storage_table = ''")]
+        con.execute("UPDATE pw_layers SET storage_table = table_name, table_name = 'ly_' || layer_type WHERE storage_table = ''")
+        for layer_type in old:
+            record = self._layer_record(layer_type, con)
+            self._publish_layer(con, record)
+            self._upsert_default_style(con, record)
 
     def schema_version(self) -> int:
         with closing(self._connect()) as con:
             row = con.execute("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 1
 
+    def schema_history(self) -> pd.DataFrame:
+        with closing(self._connect()) as con:
+            rows = con.execute(f"SELECT {', '.join(SCHEMA_HISTORY_COLUMNS)} FROM pw_schema_history ORDER BY version").fetchall()
+        return result_frame(rows, SCHEMA_HISTORY_COLUMNS)
+
+    def upgrade(self) -> list[int]:
+        with closing(self._connect()) as con:
+            return self._upgrade(con)
+
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         con.execute("PRAGMA foreign_keys = ON")
         return con
 
+    # ------------------------------------------------------------------ observations
+
     def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
         missing = [c for c in OBSERVATION_COLUMNS if c not in rows.columns]
         if missing:
             raise ValueError(f"rows lack columns {missing}")
-        with closing(self._connect()) as con:
-            self._begin(con)
-            try:
-                summary = self._append(con, rows, file=file, sha256=sha256, plan_id=plan_id)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return summary
+        with self._write() as con:
+            return self._append(con, rows, file=file, sha256=sha256, plan_id=plan_id)
 
     def _append(self, con, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         cur = con.execute(
             "INSERT INTO pw_imports (file, sha256, plan_id, imported_at, planwatch_version, rows_read, added, revised, unchanged)"
             " VALUES (?,?,?,?,?,?,0,0,0)",
-            (file, sha256, plan_id, now, __version__, len(rows)),
+            (file, sha256, plan_id, utc_now(), __version__, len(rows)),
         )
         import_id = cur.lastrowid
-        summary = ImportSummary(file=file, import_id=import_id, rows_read=len(rows))
         newest = {
             (r[0], r[1], r[2], r[3], r[4]): (r[5], r[6], bool(r[7]))
             for r in con.execute(
@@ -333,42 +424,22 @@ class GeoPackageStore(Store):
                 " AND o.scope=m.scope AND o.origin=m.origin AND o.revision=m.rev"
             )
         }
-        cols = OBSERVATION_COLUMNS
-        insert = (
-            f"INSERT INTO pw_observations ({', '.join(cols)}, revision, import_id) VALUES ({', '.join('?' * (len(cols) + 2))})"
-        )
-        for rec in rows[cols].itertuples(index=False):
-            rec = rec._asdict()
-            key = (rec["indicator"], int(rec["year"]), rec["geo"], rec["scope"], rec["origin"])
-            prev = newest.get(key)
-            if prev is not None and prev[1] == float(rec["value"]) and prev[2] == bool(rec["synthetic"]):
-                summary.unchanged += 1
-                continue
-            revision = 1 if prev is None else prev[0] + 1
-            if prev is None:
-                summary.added += 1
-            else:
-                summary.revised += 1
-            values = [rec[c] for c in cols]
-            values[cols.index("year")] = int(rec["year"])
-            values[cols.index("value")] = float(rec["value"])
-            values[cols.index("comparable")] = int(bool(rec["comparable"]))
-            values[cols.index("synthetic")] = int(bool(rec["synthetic"]))
-            values[cols.index("file_row")] = int(rec["file_row"])
-            con.execute(insert, [*values, revision, import_id])
-            newest[key] = (revision, float(rec["value"]), bool(rec["synthetic"]))
+        records, summary = new_revisions(rows, newest)
+        cols = [*OBSERVATION_COLUMNS, "revision", "import_id"]
+        con.executemany(f"INSERT INTO pw_observations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [[*r, import_id] for r in records])
         con.execute(
             "UPDATE pw_imports SET added=?, revised=?, unchanged=? WHERE import_id=?",
             (summary.added, summary.revised, summary.unchanged, import_id),
         )
-        con.execute(
-            "UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name IN ('pw_observations','pw_imports')"
-        )
+        con.execute(f"UPDATE gpkg_contents SET last_change={_NOW_MS} WHERE table_name IN ('pw_observations','pw_imports')")
+        summary.file, summary.import_id = file, import_id
         return summary
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
         with closing(self._connect()) as con:
-            df = pd.read_sql_query(sql, con, params=params)
+            cur = con.execute(sql, params)
+            df = result_frame(cur.fetchall(), [d[0] for d in cur.description])
         for col in ("comparable", "synthetic"):
             if col in df:
                 df[col] = df[col].astype(bool)
@@ -405,61 +476,29 @@ class GeoPackageStore(Store):
     def add_judgement(
         self, target: str, year: int, verdict: str, by: str, note: str, evidence: Sequence[tuple[str, bytes]], plan_id: str
     ) -> dict:
-        verdict, by, note = str(verdict).strip(), str(by).strip(), str(note or "").strip()
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
-        if not by:
-            raise ValueError("by is empty: a judgement names the person (or department) who made it")
-        files = []
-        for name, content in evidence:
-            if not str(name).strip():
-                raise ValueError("an evidence file without a name")
-            content = bytes(content)
-            files.append({"name": str(name).strip(), "sha256": hashlib.sha256(content).hexdigest(),
-                          "size": len(content), "content": content})
-        judged_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with closing(self._connect()) as con:
-            self._begin(con)
-            try:
-                judgement_id = con.execute(
-                    'INSERT INTO pw_judgements (target, year, verdict, "by", judged_at, note, plan_id, planwatch_version)'
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (str(target), int(year), verdict, by, judged_at, note, str(plan_id), __version__),
-                ).lastrowid
-                for f in files:
-                    con.execute(
-                        "INSERT INTO pw_evidence (judgement_id, file_name, sha256, size, content) VALUES (?,?,?,?,?)",
-                        (judgement_id, f["name"], f["sha256"], f["size"], sqlite3.Binary(f["content"])),
-                    )
-                con.execute("UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now')"
-                            " WHERE table_name IN ('pw_judgements','pw_evidence')")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return {
-            "judgement_id": judgement_id, "target": str(target), "year": int(year), "verdict": verdict, "by": by,
-            "judged_at": judged_at, "date": judged_at[:10], "note": note, "plan_id": str(plan_id),
-            "evidence": [{k: f[k] for k in ("name", "sha256", "size")} for f in files],
-        }
+        verdict, by, note, files = judgement_input(verdict, by, note, evidence)
+        judged_at = utc_now()
+        with self._write() as con:
+            judgement_id = con.execute(
+                'INSERT INTO pw_judgements (target, year, verdict, "by", judged_at, note, plan_id, planwatch_version)'
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (str(target), int(year), verdict, by, judged_at, note, str(plan_id), __version__),
+            ).lastrowid
+            for f in files:
+                con.execute(
+                    "INSERT INTO pw_evidence (judgement_id, file_name, sha256, size, content) VALUES (?,?,?,?,?)",
+                    (judgement_id, f["name"], f["sha256"], f["size"], sqlite3.Binary(f["content"])),
+                )
+            con.execute(f"UPDATE gpkg_contents SET last_change={_NOW_MS} WHERE table_name IN ('pw_judgements','pw_evidence')")
+        return judgement_record(judgement_id, target, year, verdict, by, judged_at, note, plan_id, files)
 
     def judgements(self) -> pd.DataFrame:
-
         with closing(self._connect()) as con:
             rows = con.execute(
                 'SELECT judgement_id, target, year, verdict, "by", judged_at, note FROM pw_judgements ORDER BY judgement_id'
             ).fetchall()
-            files: dict[int, list[str]] = {}
-            for judgement_id, name, sha in con.execute(
-                "SELECT judgement_id, file_name, sha256 FROM pw_evidence ORDER BY evidence_id"
-            ):
-                files.setdefault(judgement_id, []).append(f"{name}（sha256 {sha[:8]}）")
-        records = [
-            {"target": target, "year": int(year), "verdict": verdict, "by": by, "date": judged_at[:10],
-             "evidence": "、".join(files.get(judgement_id, [])), "note": note, "judgement_id": int(judgement_id)}
-            for judgement_id, target, year, verdict, by, judged_at, note in rows
-        ]
-        return pd.DataFrame(records, columns=[*JUDGEMENT_COLUMNS, "judgement_id"])
+            evidence = con.execute("SELECT judgement_id, file_name, sha256 FROM pw_evidence ORDER BY evidence_id").fetchall()
+        return judgements_frame(rows, evidence)
 
     def evidence(self, judgement_id: int) -> list[tuple[str, bytes]]:
         with closing(self._connect()) as con:
@@ -469,11 +508,7 @@ class GeoPackageStore(Store):
                 "SELECT file_name, sha256, content FROM pw_evidence WHERE judgement_id=? ORDER BY evidence_id",
                 (int(judgement_id),),
             ).fetchall()
-        for name, sha, content in rows:
-            if hashlib.sha256(content).hexdigest() != sha:
-                raise StoreError(f"{self.path}: evidence {name!r} of judgement #{judgement_id} no longer matches its "
-                                 f"sha256 {sha}: the store was altered outside planwatch")
-        return [(name, bytes(content)) for name, _sha, content in rows]
+        return checked_evidence(str(self.path), judgement_id, rows)
 
     # ------------------------------------------------------------------ layers
 
@@ -488,84 +523,114 @@ class GeoPackageStore(Store):
         notes: list[str],
         description: str = "",
     ) -> dict:
-        import pyogrio
-
-        if not _LAYER_TYPE_RE.match(layer_type):
-            raise ValueError(f"layer type {layer_type!r}: expected a plan layer type id like 'farmland'")
-        if gdf.crs is None:
-            raise ValueError(f"layer {layer_type}: the features have no CRS; transform them to the storage CRS first")
-        reserved = [c for c in gdf.columns if str(c).lower() == "fid"]
-        if reserved:
-            raise ValueError(f"layer {layer_type}: column {reserved[0]!r} is reserved by GeoPackage; rename it")
-        crs = gdf.crs.to_string()
-        notes = [str(n) for n in notes]
-        description = _layer_description(layer_type, description, synthetic)
-        row = {
-            "layer_type": layer_type, "features": len(gdf), "crs": crs, "sha256": sha256,
-            "content_hash": layer_content_hash(gdf), "source": str(source), "synthetic": bool(synthetic),
-            "notes": notes, "description": description,
-        }
+        check_layer(layer_type, gdf)
+        row = layer_row(layer_type, gdf, source=source, sha256=sha256, synthetic=synthetic, notes=notes,
+                        description=description)
         with self._layer_lock():
             self._drop_orphan_layer_tables()
-            current = self._layer_row(layer_type)
+            current = self._layer_record(layer_type)
             version = (current["version"] if current else 0) + 1
-            table = f"ly_{layer_type}_v{version}"
+            storage = f"{row['table_name']}_v{version}"
             # Written beside the current version: until _switch_layer commits, nothing points here.
-            options = {"IDENTIFIER": table, "DESCRIPTION": description, "SPATIAL_INDEX": "YES"}
-            kwargs = {"geometry_type": "Unknown"} if len(gdf) == 0 else {}
             with _quiet_extension():
-                pyogrio.write_dataframe(gdf, self.path, layer=table, driver="GPKG", layer_options=options, **kwargs)
-            row.update(table_name=table, version=version)
-            row["imported_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self._switch_layer(row, previous=current["table_name"] if current else None)
+                write_feature_table(gdf, self.path, storage, description=row["description"])
+            row.update(version=version, storage_table=storage, imported_at=utc_now(), planwatch_version=__version__)
+            row["style"] = self._default_style(row)  # made before the switch, which then only writes
+            self._switch_layer(row, previous=current["storage_table"] if current else None)
         return {c: row[c] for c in LAYER_COLUMNS}
 
     def _switch_layer(self, row: dict, previous: str | None) -> None:
-        """One transaction: point the registry at the new table, drop the previous one."""
-        with closing(self._connect()) as con:
-            self._begin(con)
-            try:
-                con.execute(
-                    "INSERT INTO pw_layers (layer_type, table_name, version, features, crs, sha256, content_hash, source,"
-                    " synthetic, notes, description, imported_at, planwatch_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (layer_type) DO UPDATE SET table_name=excluded.table_name, version=excluded.version,"
-                    " features=excluded.features, crs=excluded.crs, sha256=excluded.sha256,"
-                    " content_hash=excluded.content_hash, source=excluded.source, synthetic=excluded.synthetic,"
-                    " notes=excluded.notes, description=excluded.description, imported_at=excluded.imported_at,"
-                    " planwatch_version=excluded.planwatch_version",
-                    (
-                        row["layer_type"], row["table_name"], row["version"], row["features"], row["crs"], row["sha256"],
-                        row["content_hash"], row["source"], int(row["synthetic"]),
-                        json.dumps(row["notes"], ensure_ascii=False), row["description"], row["imported_at"], __version__,
-                    ),
-                )
-                if previous and previous != row["table_name"]:
-                    _drop_feature_table(con, previous)
-                # The identifier QGIS shows; unique in gpkg_contents, so set once the previous is gone.
-                con.execute(
-                    "UPDATE gpkg_contents SET identifier=?, description=? WHERE table_name=?",
-                    (_layer_identifier(row["layer_type"], row["synthetic"]), row["description"], row["table_name"]),
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        """One transaction: point the registry at the new storage table, drop the previous one, and
+        point the view ``ly_<type>`` and its default style at the new one."""
+        with self._write() as con:
+            self._register_layer(con, row)
+            con.execute(f'DROP VIEW IF EXISTS "{row["table_name"]}"')
+            if previous and previous != row["storage_table"]:
+                _drop_feature_table(con, previous)
+            self._publish_layer(con, row)
+            self._upsert_default_style(con, row)
+
+    @staticmethod
+    def _register_layer(con: sqlite3.Connection, row: dict) -> None:
+        cols = [*REGISTRY_COLUMNS, "storage_table"]
+        values = [json.dumps(row[c], ensure_ascii=False) if c == "notes" else row[c] for c in cols]
+        con.execute(
+            f"INSERT INTO pw_layers ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT (layer_type)"
+            f" DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in cols if c != 'layer_type')}",
+            values,
+        )
+
+    def _publish_layer(self, con: sqlite3.Connection, row: dict) -> None:
+        """(Re)create the spatial view ``ly_<type>`` of the storage table and register it as the
+        layer QGIS and GDAL open; the storage table keeps a distinct identifier (inside the caller's
+        transaction)."""
+        view, storage = row["table_name"], row["storage_table"]
+        con.execute(f'DROP VIEW IF EXISTS "{view}"')
+        existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for meta in _GPKG_REFERENCING:
+            if meta in existing:
+                con.execute(f"DELETE FROM {meta} WHERE table_name=?", (view,))
+        geometry = con.execute(
+            "SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name=?", (storage,)
+        ).fetchone()
+        extent = con.execute("SELECT min_x, min_y, max_x, max_y, srs_id FROM gpkg_contents WHERE table_name=?",
+                             (storage,)).fetchone()
+        if geometry is None or extent is None:
+            raise StoreError(f"{self.path}: layer table {storage} is not registered as a GeoPackage feature table")
+        # fid first (the storage table's own order), so GDAL takes it as the view's feature id
+        con.execute(f'CREATE VIEW "{view}" AS SELECT * FROM "{storage}"')
+        synthetic = bool(row["synthetic"])
+        storage_id = f"{row['layer_type']} v{row['version']} (storage{', ' + SYNTHETIC_LABEL if synthetic else ''})"
+        con.execute("UPDATE gpkg_contents SET identifier=?, description=? WHERE table_name=?",
+                    (storage_id, row["description"], storage))
+        con.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change,"
+            f" min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, ?, {_NOW_MS}, ?, ?, ?, ?, ?)",
+            (view, layer_identifier(row["layer_type"], synthetic), row["description"], *extent),
+        )
+        con.execute("INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, srs_id, z, m)"
+                    " VALUES (?,?,?,?,?,?)", (view, *geometry))
+
+    def _default_style(self, row: dict, con: sqlite3.Connection | None = None) -> tuple[str, str]:
+        """The default QGIS style (QML, description) of the layer in ``row``'s storage table."""
+        if con is None:
+            with closing(self._connect()) as own:
+                return self._default_style(row, own)
+        found = con.execute("SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?",
+                            (row["storage_table"],)).fetchone()
+        return layer_style(row["layer_type"], found[0] if found else "GEOMETRY", bool(row["synthetic"]))
+
+    def _upsert_default_style(self, con: sqlite3.Connection, row: dict) -> None:
+        """The layer's default QGIS style: the row of stylename ``planwatch`` for ``ly_<type>``, the
+        layer's only default (as QGIS keeps one), rewritten for the new version."""
+        view = row["table_name"]
+        column = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (view,)).fetchone()[0]
+        qml, description = row.get("style") or self._default_style(row, con)
+        where = "f_table_schema='' AND f_table_name=? AND f_geometry_column=?"
+        con.execute(f"UPDATE layer_styles SET useAsDefault=0 WHERE {where} AND styleName<>?", (view, column, STYLE_NAME))
+        values = (qml, description, view, column, STYLE_NAME)
+        updated = con.execute(
+            f"UPDATE layer_styles SET styleQML=?, styleSLD=NULL, useAsDefault=1, description=?, update_time={_NOW_MS}"
+            f" WHERE {where} AND styleName=?", values,
+        ).rowcount
+        if not updated:
+            con.execute(
+                "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName,"
+                f" styleQML, styleSLD, useAsDefault, description, owner, ui, update_time)"
+                f" VALUES ('', '', ?, ?, ?, ?, NULL, 1, ?, '', NULL, {_NOW_MS})",
+                (view, column, STYLE_NAME, qml, description),
+            )
+        con.execute(f"UPDATE gpkg_contents SET last_change={_NOW_MS} WHERE table_name='layer_styles'")
 
     def _drop_orphan_layer_tables(self) -> None:
         """Remove layer tables the registry does not point at (left by a write that crashed)."""
-        with closing(self._connect()) as con:
-            self._begin(con)
-            try:
-                current = {r[0] for r in con.execute("SELECT table_name FROM pw_layers")}
-                names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                names |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
-                for name in sorted(names):
-                    if _LAYER_TABLE_RE.match(name) and name not in current:
-                        _drop_feature_table(con, name)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._write() as con:
+            current = {r[0] for r in con.execute("SELECT storage_table FROM pw_layers")}
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            names |= {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+            for name in sorted(names):
+                if _LAYER_TABLE_RE.match(name) and name not in current:
+                    _drop_feature_table(con, name)
 
     @contextmanager
     def _layer_lock(self) -> Iterator[None]:
@@ -581,37 +646,164 @@ class GeoPackageStore(Store):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _layer_row(self, layer_type: str) -> dict | None:
-        with closing(self._connect()) as con:
-            con.row_factory = sqlite3.Row
-            r = con.execute("SELECT * FROM pw_layers WHERE layer_type=?", (layer_type,)).fetchone()
-        return _registry_row(dict(r)) if r else None
+    def _layer_record(self, layer_type: str, con: sqlite3.Connection | None = None) -> dict | None:
+        """The registry row of ``layer_type`` with its storage table, or None."""
+        if con is None:
+            with closing(self._connect()) as own:
+                return self._layer_record(layer_type, own)
+        cols = [*REGISTRY_COLUMNS, "storage_table"]
+        r = con.execute(f"SELECT {', '.join(cols)} FROM pw_layers WHERE layer_type=?", (layer_type,)).fetchone()
+        if r is None:
+            return None
+        record = dict(zip(cols, r, strict=True))
+        record.update(synthetic=bool(record["synthetic"]), notes=json.loads(record["notes"]))
+        return record
 
     def read_layer(self, layer_type: str):
         import pyogrio
 
         for _attempt in range(3):  # a concurrent write may switch (and drop) the table between the two reads
-            row = self._layer_row(layer_type)
-            if row is None:
+            record = self._layer_record(layer_type)
+            if record is None:
                 stored = ", ".join(self.layers()["layer_type"]) or "none"
                 raise KeyError(f"no {layer_type!r} layer in {self.path}; stored layers: {stored}")
             try:
                 with _quiet_extension():
-                    gdf = pyogrio.read_dataframe(self.path, layer=row["table_name"])
+                    gdf = pyogrio.read_dataframe(self.path, layer=record["storage_table"])
             except pyogrio.errors.DataLayerError:
                 continue
             if gdf.crs is None:
-                gdf = gdf.set_crs(row["crs"])
-            gdf.attrs["layer"] = row
+                gdf = gdf.set_crs(record["crs"])
+            gdf.attrs["layer"] = {c: record[c] for c in LAYER_COLUMNS}
             return gdf
         raise RuntimeError(f"layer {layer_type!r} in {self.path} kept changing while being read")  # pragma: no cover
 
     def layers(self):
         with closing(self._connect()) as con:
-            df = pd.read_sql_query("SELECT * FROM pw_layers ORDER BY layer_type", con)
+            rows = con.execute(f"SELECT {', '.join(LAYER_COLUMNS)} FROM pw_layers ORDER BY layer_type").fetchall()
+        df = result_frame(rows, LAYER_COLUMNS)
         df["synthetic"] = df["synthetic"].astype(bool)
         df["notes"] = [json.loads(n) for n in df["notes"]]
-        return df[LAYER_COLUMNS].reset_index(drop=True)
+        return df
+
+    # ------------------------------------------------------------------ whole-store copies
+
+    def snapshot(self) -> StoreSnapshot:
+        import pyogrio
+
+        with closing(self._connect()) as con:
+            # one read transaction: its shared lock keeps writers from committing until every table
+            # (and, through GDAL's own connection, every layer) has been read
+            con.execute("BEGIN")
+            try:
+                records = {}
+                for table in RECORD_TABLES:
+                    cols = ", ".join(f'"{c}"' for c in table.columns)
+                    rows = con.execute(f"SELECT {cols} FROM {table.name} ORDER BY {table.key}").fetchall()
+                    records[table.name] = record_frame(table, rows)
+                registry = [self._layer_record(t, con) for (t,) in con.execute("SELECT layer_type FROM pw_layers ORDER BY layer_type")]
+                features = {}
+                for record in registry:
+                    with _quiet_extension():
+                        gdf = pyogrio.read_dataframe(self.path, layer=record["storage_table"])
+                    if gdf.crs is None:
+                        gdf = gdf.set_crs(record["crs"])
+                    gdf.attrs["layer"] = {c: record[c] for c in LAYER_COLUMNS}
+                    features[record["layer_type"]] = gdf
+                styles = con.execute(
+                    "SELECT f_table_name, f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description,"
+                    " owner, ui, update_time, NULL FROM layer_styles WHERE f_table_name IN"
+                    " (SELECT table_name FROM pw_layers) ORDER BY id"
+                ).fetchall()
+                version = int(con.execute("SELECT value FROM pw_meta WHERE key='schema_version'").fetchone()[0])
+            finally:
+                con.execute("COMMIT")
+        layers = pd.DataFrame([{c: r[c] for c in REGISTRY_COLUMNS} for r in registry], columns=REGISTRY_COLUMNS)
+        styles_df = result_frame(styles, STYLE_COLUMNS)
+        styles_df["useasdefault"] = styles_df["useasdefault"].astype(bool)
+        return StoreSnapshot(source=str(self.path), schema_version=version, records=records, layers=layers,
+                             features=features, styles=styles_df)
+
+    def _counts(self, con: sqlite3.Connection) -> dict[str, int]:
+        counts = {t.name: con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in RECORD_TABLES}
+        counts["layers"] = con.execute("SELECT count(*) FROM pw_layers").fetchone()[0]
+        return counts
+
+    def restore(self, snapshot: StoreSnapshot) -> None:
+        """The layer tables are written first, unregistered (orphans the next layer write removes if
+        the restore dies there); then every record, the registry, the views and the styles in one
+        transaction."""
+        check_snapshot(snapshot, str(self.path))
+        with closing(self._connect()) as con:
+            refusal = restore_refusal(str(self.path), self._counts(con))
+        if refusal:
+            raise StoreError(refusal)
+        with self._layer_lock():
+            self._drop_orphan_layer_tables()
+            rows = []
+            for r in snapshot.layers.to_dict("records"):
+                r["storage_table"] = f"{r['table_name']}_v{int(r['version'])}"
+                with _quiet_extension():
+                    write_feature_table(snapshot.features[r["layer_type"]], self.path, r["storage_table"],
+                                        description=r["description"])
+                rows.append(r)
+            with self._write() as con:
+                refusal = restore_refusal(str(self.path), self._counts(con))
+                if refusal:
+                    raise StoreError(refusal)
+                for table in RECORD_TABLES:
+                    df = snapshot.records[table.name]
+                    cols = list(table.columns)
+                    quoted = ", ".join(f'"{c}"' for c in cols)
+                    con.executemany(
+                        f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join('?' * len(cols))})",
+                        [[_sqlite_value(v) for v in values] for values in df[cols].itertuples(index=False, name=None)],
+                    )
+                for r in rows:
+                    self._register_layer(con, r)
+                    self._publish_layer(con, r)
+                con.executemany(
+                    "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName,"
+                    " styleQML, styleSLD, useAsDefault, description, owner, ui, update_time)"
+                    " VALUES ('', '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[_sqlite_value(v) for v in values]
+                     for values in snapshot.styles[STYLE_COLUMNS[:-1]].itertuples(index=False, name=None)],
+                )
+
+
+def _sqlite_value(v):
+    """A snapshot value as SQLite stores it (numpy scalars as Python, NaN/None as NULL, bool as 0/1)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if hasattr(v, "item") and not isinstance(v, bytes | str):
+        v = v.item()
+    return int(v) if isinstance(v, bool) else v
+
+
+def write_feature_table(gdf, target, table: str, *, description: str = "") -> None:
+    """Write ``gdf`` as the GeoPackage feature table ``table`` (GDAL through pyogrio, with its R-tree
+    spatial index) into ``target``, a file path or a BytesIO."""
+    import pyogrio
+
+    options = {"IDENTIFIER": table, "DESCRIPTION": description, "SPATIAL_INDEX": "YES"}
+    kwargs = {"geometry_type": "Unknown"} if len(gdf) == 0 else {}
+    pyogrio.write_dataframe(gdf, target, layer=table, driver="GPKG", layer_options=options, **kwargs)
+
+
+def as_stored(gdf):
+    """The features as :meth:`GeoPackageStore.read_layer` returns them once written: GDAL's
+    GeoPackage mapping of types (int8 → int16, nullable ints → float64, categories → str, …), single
+    and multi geometries of a kind promoted to multi. The PostGIS store keeps a layer in this form,
+    so both backends read back the same frame for the same input."""
+    import pyogrio
+
+    buffer = io.BytesIO()
+    with _quiet_extension():
+        write_feature_table(gdf, buffer, "layer")
+        back = pyogrio.read_dataframe(buffer.getvalue())
+    if back.crs is None and gdf.crs is not None:
+        back = back.set_crs(gdf.crs)
+    return back
 
 
 @contextmanager
@@ -620,23 +812,6 @@ def _quiet_extension() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non conformant file extension", category=RuntimeWarning)
         yield
-
-
-def _registry_row(r: dict) -> dict:
-    r["synthetic"] = bool(r["synthetic"])
-    r["notes"] = json.loads(r["notes"])
-    return {c: r[c] for c in LAYER_COLUMNS}
-
-
-def _layer_identifier(layer_type: str, synthetic: bool) -> str:
-    return f"{layer_type} ({SYNTHETIC_LABEL})" if synthetic else layer_type
-
-
-def _layer_description(layer_type: str, description: str, synthetic: bool) -> str:
-    text = description or f"planwatch layer {layer_type}"
-    if synthetic and SYNTHETIC_LABEL not in text:
-        text = f"{SYNTHETIC_LABEL}: {text}"
-    return text
 
 
 def _drop_feature_table(con: sqlite3.Connection, table: str) -> None:

@@ -47,6 +47,10 @@ class ReviewEngine(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+# the optional part (planwatch.extras) each engine needs beyond the default install
+ENGINE_EXTRAS = {"postgis": "server", "dask": "scale", "duckdb": "duckdb"}
+
+
 def get_engine(name: str | None = None, **options) -> ReviewEngine:
     """The engine called ``name`` (default ``$PLANWATCH_REVIEW_ENGINE`` or ``geopandas``)."""
     name = name or os.environ.get("PLANWATCH_REVIEW_ENGINE") or DEFAULT_ENGINE
@@ -56,6 +60,10 @@ def get_engine(name: str | None = None, **options) -> ReviewEngine:
         module_name, class_name = ENGINES[name].split(":")
     except KeyError:
         raise ValueError(f"unknown review engine {name!r}; known engines: {', '.join(ENGINES)}") from None
+    if name in ENGINE_EXTRAS:
+        from planwatch.extras import require
+
+        require(ENGINE_EXTRAS[name], f"the {name} review engine")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(**options)
 
