@@ -14,7 +14,7 @@ results read back are checked equal (row counts, value sums, the layer's content
 With ``--evaluate``: the 3,000,000-observation load of ``bench/evaluate.py`` is imported into a
 PostGIS store and evaluated straight from it (``observations()`` → ``evaluate_frame``).
 
-Run: ``.venv/bin/python bench/store.py [--observations N] [--features N] [--evaluate]``
+Run: ``.venv/bin/python bench/store.py [--observations N] [--features N] [--evaluate | --evaluate-only]``
 (the PostGIS server from ``bash scripts/postgis.sh``; ``$PLANWATCH_POSTGIS_DSN`` or its default DSN).
 """
 
@@ -126,8 +126,12 @@ def main() -> None:
     ap.add_argument("--observations", type=int, default=1_000_000)
     ap.add_argument("--features", type=int, default=1_000_000)
     ap.add_argument("--evaluate", action="store_true", help="also import and evaluate bench/evaluate.py's 3M load from PostGIS")
+    ap.add_argument("--evaluate-only", action="store_true", help="only the 3M load evaluated from PostGIS")
     ap.add_argument("--dsn", default=os.environ.get("PLANWATCH_POSTGIS_DSN") or DEFAULT_DSN)
     a = ap.parse_args()
+    if a.evaluate_only:
+        evaluate_from_postgis(a.dsn)
+        return
 
     t0 = time.perf_counter()
     rows = observation_rows(a.observations)
@@ -181,8 +185,8 @@ def evaluate_from_postgis(dsn_base: str) -> None:
         direct = engine.evaluate_frame(plan, obs, gbl)
     print(f"\n3M observations (bench/evaluate.py's load) from PostGIS: import {times['import 3M']:.1f} s, "
           f"read {times['read 3M']:.1f} s, evaluate {times['evaluate']:.1f} s")
-    same = (ev.sort_values(["indicator", "geo", "year"])["level"].to_numpy()
-            == direct.sort_values(["indicator", "geo", "year"])["level"].to_numpy()).all()
+    same = (ev.sort_values(["id", "geo", "year"])["level"].to_numpy()
+            == direct.sort_values(["id", "geo", "year"])["level"].to_numpy()).all()
     print(f"  levels equal to evaluating the in-memory load: {bool(same)}")
     if not same:
         raise SystemExit("evaluating from PostGIS gave different levels")
