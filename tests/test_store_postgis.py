@@ -494,3 +494,15 @@ def test_planwatch_db_may_name_a_dsn(monkeypatch, postgis_dsn):
     monkeypatch.setenv("PLANWATCH_DB", postgis_dsn)
     assert default_db_path() == postgis_dsn
     assert open_store().dsn == postgis_dsn  # no password in it to mask
+
+
+def test_a_store_is_created_where_an_earlier_one_was_dropped_table_by_table(postgis_dsn):
+    """Tables dropped by hand leave the append-only trigger function behind: a new store is still made."""
+    import psycopg
+
+    open_store(postgis_dsn)
+    with psycopg.connect(postgis_dsn, autocommit=True) as con:
+        tables = [r[0] for r in con.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        con.execute("DROP TABLE " + ", ".join(tables) + " CASCADE")
+    store = open_store(postgis_dsn)
+    assert store.schema_version() == SCHEMA_VERSION and store.observations().empty

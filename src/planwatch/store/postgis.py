@@ -118,7 +118,7 @@ _SCHEMA = (
   file_name text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL, content bytea NOT NULL)""",
     "CREATE INDEX pw_judgements_target ON pw_judgements (target, year)",
     "CREATE INDEX pw_evidence_judgement ON pw_evidence (judgement_id)",
-    """CREATE FUNCTION pw_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION pw_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% is append-only: record a new judgement instead', TG_TABLE_NAME; END $$""",
     *(
         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
