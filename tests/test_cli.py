@@ -109,6 +109,8 @@ def test_plan_check_fails_with_a_clear_list_on_a_drifted_package(tmp_path):
     by_id["A24.2"]["targets"][0]["value"] = 3700  # the quote says 3670
     by_id["A27.1"].update(id="A23.9", source={"article": 23})  # its quote is in 第27条
     (tmp_path / "targets-articles.yaml").write_text(yaml.safe_dump(rows, allow_unicode=True), encoding="utf-8")
+    units = tmp_path / "units.yaml"  # the table of responsible units follows the renamed target
+    units.write_text(units.read_text(encoding="utf-8").replace("A27.1:", "A23.9:"), encoding="utf-8")
     res = run("plan", "check", "--plan", tmp_path, env={"COLUMNS": "300"})
     assert res.exit_code == 1
     assert "A24.2 targets[2025].value: value 3700 does not appear in the quote" in res.output

@@ -155,7 +155,8 @@ def test_the_store_is_a_geopackage_with_registered_tables(store, db, plan):
     contents = {r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM gpkg_contents")}
     assert contents == {"pw_observations": "attributes", "pw_imports": "attributes", "pw_layers": "attributes",
                         "pw_judgements": "attributes", "pw_evidence": "attributes", "pw_schema_history": "attributes",
-                        "layer_styles": "attributes"}
+                        "layer_styles": "attributes", "pw_findings": "attributes", "pw_finding_events": "attributes",
+                        "pw_files": "attributes", "pw_finding_evidence": "attributes"}
     assert con.execute("SELECT count(*) FROM pw_observations").fetchone()[0] == 14
 
 

@@ -23,6 +23,7 @@ from planwatch.services import (
     ServiceError,
     evaluation,
     extract,
+    findings,
     indicators,
     layers,
     observations,
@@ -119,6 +120,7 @@ def judged(demo):
     """A copy of the demo store with one judgement recorded (T16 met, by 张三, with evidence)."""
     db = demo.copy()
     printed("judge", "T16", "--verdict", "met", "--by", "张三", "--evidence", demo.evidence, "--note", "n", "--db", db)
+    printed("findings", "generate", "--year", 2022, "--db", db)  # and the 2022 findings register
     return db
 
 
@@ -163,6 +165,14 @@ ARTICLE_FIELDS = {
     "candidates": {"article", "baseline", "comparator", "confidence", "notes", "quote", "raw_value", "subject", "unit",
                    "value", "value_high", "year"},
     "candidates.baseline": {"value", "year"},
+}
+
+REGISTER_FIELDS = {
+    "article", "closed_at", "closed_by", "closed_how", "code", "commitment", "created_at", "days_overdue", "due",
+    "evidence_files", "finding_id", "geo", "illustrative", "kind", "kind_zh", "last_seen_year", "level", "level_zh",
+    "observed", "overdue", "reason", "recommendation", "responsible", "severity", "severity_zh", "source", "state",
+    "state_zh", "submitted_by", "suggested_unit", "synthetic", "title", "touched", "value", "value_unit", "version",
+    "year",
 }
 
 VERBS = {
@@ -229,6 +239,28 @@ VERBS = {
         {"": {"by", "date", "evidence", "judged_at", "judgement_id", "note", "plan_id", "target", "verdict", "year"},
          "evidence": {"name", "sha256", "size"}},
         writes=True,
+    ),
+    "findings generate": Verb(
+        lambda d, db: ["findings", "generate", "--year", 2022, "--db", db],
+        lambda d, store, db: findings.generate(store, d.plan, 2022),
+        {"": {"added", "candidates", "not_observed", "reviews", "seen_again", "year"},
+         "candidates": {"no_data", "review", "rule", "target"}},
+        writes=True,
+    ),
+    "findings list": Verb(
+        lambda d, db: ["findings", "list", "--db", db],
+        lambda d, store, db: findings.list_findings(store, d.plan),
+        {"": REGISTER_FIELDS},
+        store="judged",
+    ),
+    "findings show": Verb(
+        lambda d, db: ["findings", "show", 1, "--db", db],
+        lambda d, store, db: findings.show_finding(store, 1),
+        {"": {"deadlines", "events", "evidence", "finding", "next_actions"},
+         "finding": REGISTER_FIELDS,
+         "events": {"action", "actor", "at", "detail", "due", "event_id", "finding_id", "from_state", "illustrative",
+                    "responsible", "text", "to_state", "version"}},
+        store="judged",
     ),
     "judge --list": Verb(
         lambda d, db: ["judge", "--list", "--db", db],

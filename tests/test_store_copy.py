@@ -150,6 +150,6 @@ def test_an_older_postgis_store_is_refused_naming_db_upgrade_which_fixes_it(post
     as_postgis_v3(postgis_dsn)
     refused(run("observe", "list", "--db", postgis_dsn), "planwatch db upgrade --db")
     res = ok(run("db", "upgrade", "--db", postgis_dsn))
-    assert f"upgraded to schema {SCHEMA_VERSION}: 4" in res.stdout
+    assert f"upgraded to schema {SCHEMA_VERSION}: 4 " in res.stdout and "; 5 + the findings register" in res.stdout
     assert f"already at schema {SCHEMA_VERSION}" in ok(run("db", "upgrade", "--db", postgis_dsn)).stdout
     assert ok(run("observe", "list", "--db", postgis_dsn, "--format", "json")).stdout.count('"indicator"') > 10

@@ -257,7 +257,7 @@ def test_the_schema_history_is_the_same_on_both_backends(both):
     a, b = gpkg.schema_history(), pg.schema_history()
     same(a.drop(columns="planwatch_version"), b.drop(columns="planwatch_version"), times=["applied_at"])
     assert list(zip(a["version"], a["description"], strict=True)) == SCHEMA_HISTORY
-    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4] and gpkg.upgrade() == pg.upgrade() == []
+    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5] and gpkg.upgrade() == pg.upgrade() == []
 
 
 def as_postgis_v3(dsn: str) -> None:
@@ -271,7 +271,16 @@ def as_postgis_v3(dsn: str) -> None:
             con.execute(f"ALTER INDEX ly_{layer_type}_geom_idx RENAME TO {old}_geom_idx")
             con.execute("UPDATE pw_layers SET table_name=%s WHERE layer_type=%s", (old, layer_type))
         con.execute("DROP TABLE pw_schema_history, layer_styles")
+        con.execute("DROP TABLE pw_findings, pw_finding_events, pw_files, pw_finding_evidence")
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
+
+
+def as_postgis_v4(dsn: str) -> None:
+    """Turn a current PostGIS store back into one of schema 4: no findings register."""
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("DROP TABLE pw_findings, pw_finding_events, pw_files, pw_finding_evidence")
+        con.execute("DELETE FROM pw_schema_history WHERE version = 5")
+        con.execute("UPDATE pw_meta SET value='4' WHERE key='schema_version'")
 
 
 def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_dsn):
@@ -286,10 +295,11 @@ def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_d
         with pytest.raises(StoreError, match="schema 3, older .* planwatch db upgrade --db postgresql://"):
             opener()
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [4] and upgraded.upgrade() == []  # the second time, nothing to do
+    assert upgraded.upgraded == [4, 5] and upgraded.upgrade() == []  # the second time, nothing to do
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4]
-    assert all(PREDATES_HISTORY in d for d in history["description"][:3]) and PREDATES_HISTORY not in history["description"][3]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5]
+    assert all(PREDATES_HISTORY in d for d in history["description"][:3])
+    assert not any(PREDATES_HISTORY in d for d in history["description"][3:])
     same_layer(before, upgraded.read_layer("farmland"))
     assert len(upgraded.observations(latest=False)) == 9
     assert sql(postgis_dsn, "SELECT f_table_name, stylename FROM layer_styles") == [("ly_farmland", "planwatch")]
@@ -317,7 +327,8 @@ def as_gpkg_v3(db) -> None:
             con.execute("UPDATE gpkg_contents SET identifier=? WHERE table_name=?", (layer_type, storage))
         con.execute("UPDATE pw_layers SET table_name = storage_table")
         con.execute("ALTER TABLE pw_layers DROP COLUMN storage_table")
-        for table in ("layer_styles", "pw_schema_history"):
+        for table in ("layer_styles", "pw_schema_history", "pw_findings", "pw_finding_events", "pw_files",
+                      "pw_finding_evidence"):
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name=?", (table,))
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
@@ -333,7 +344,7 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     as_gpkg_v3(db)
     assert "ly_farmland" not in [n for n, _ in pyogrio.list_layers(db)]
     upgraded = open_store(db)
-    assert upgraded.upgraded == [4] and upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.upgraded == [4, 5] and upgraded.schema_version() == SCHEMA_VERSION
     assert_frame_equal(upgraded.observations(latest=False), before_obs)
     same_layer(before_layer, upgraded.read_layer("farmland"))
     assert upgraded.layers()["table_name"].tolist() == ["ly_farmland"]
@@ -341,8 +352,8 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT f_table_name FROM layer_styles WHERE useAsDefault").fetchall() == [("ly_farmland",)]
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4]
-    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5]
+    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False]
     row = write(upgraded, "farmland", polygon_layer().iloc[:1], synthetic=True)  # and the next version switches the view
     assert row["version"] == 3 and len(pyogrio.read_dataframe(db, layer="ly_farmland")) == 1
 
@@ -374,7 +385,8 @@ def test_a_snapshot_round_trips_geopackage_to_postgis_to_geopackage(tmp_path, po
     source = open_store(tmp_path / "source.gpkg")
     fill(source)
     first = source.snapshot()
-    assert first.counts() == {"pw_imports": 3, "pw_observations": 9, "pw_judgements": 1, "pw_evidence": 1, "layers": 2}
+    assert first.counts() == {"pw_imports": 3, "pw_observations": 9, "pw_judgements": 1, "pw_evidence": 1, "layers": 2,
+                              "pw_findings": 0, "pw_finding_events": 0, "pw_files": 0, "pw_finding_evidence": 0}
     server = open_store(postgis_dsn)
     server.restore(first)
     second = server.snapshot()

@@ -298,6 +298,10 @@ def demo(
         out.print(f"imported {s.added} observations from {name} into {db}{related}", highlight=False)
     out.print(f"loaded {len(run.layers)} layers into {db} (control lines and zones: 示意数据（非官方）/ synthetic demo data)")
     out.print(f"spatial rules {year}: {run.rules_passed} of {len(run.rules)} pass (computed from synthetic demo layers)")
+    out.print(f"findings {year}: {len(run.findings.added)} generated from the real check-up "
+              f"(planwatch findings list --db {db}); 示意 (illustrative): finding #{run.cycle.get('verified')} played "
+              f"交办 → 整改完成 → 销号, finding #{run.cycle.get('overdue')} assigned with a past deadline (overdue)",
+              highlight=False)
     for fmt, path in run.annual.paths.items():
         out.print(f"{fmt}: {path}", highlight=False)
     for fmt, path in run.five_year.paths.items():

@@ -34,7 +34,8 @@ def _pace(r: dict) -> str:
     return text
 
 
-def _recommendation(r: dict) -> str:
+def recommendation(r: dict) -> str:
+    """The 对策建议 of a red or yellow check-up row (a dict of the engine's columns), its numbers computed."""
     name, method, level = r["name"], r.get("method"), r["level"]
     if method == "bound":
         kind = "上限" if r.get("target_kind") == "ceiling" else "下限"
@@ -61,7 +62,7 @@ def problem_list(ev: pd.DataFrame, rules: pd.DataFrame | None = None, source_hin
     for r in city.to_dict("records"):
         rows.append({
             "level": r["level"], "key": r["id"], "name": r["name"], "category": r["category"], "source": r["source"],
-            "problem": r["reason"], "recommendation": _recommendation(r), "source_hint": hints.get(r["id"], ""),
+            "problem": r["reason"], "recommendation": recommendation(r), "source_hint": hints.get(r["id"], ""),
         })  # fmt: skip
     if rules is not None and len(rules):
         failed = rules[(rules["target"].fillna("") == "") & rules["level"].isin(list(_ORDER))]

@@ -44,7 +44,8 @@ def _read_yaml(path: Path):
 
 @lru_cache(maxsize=8)
 def load_plan(plan_id: str = DEFAULT_PLAN) -> Plan:
-    """Load and validate a plan package: ``plan.yaml`` (meta, notes) plus every ``targets-*.yaml``."""
+    """Load and validate a plan package: ``plan.yaml`` (meta, notes) plus every ``targets-*.yaml``, and
+    ``layers.yaml``/``rules.yaml`` (the one map) and ``units.yaml`` (responsible units) when present."""
     folder = plan_dir(plan_id)
     head = _read_yaml(folder / "plan.yaml") or {}
     targets: list[dict] = []
@@ -61,9 +62,12 @@ def load_plan(plan_id: str = DEFAULT_PLAN) -> Plan:
         spatial = _read_yaml(folder / "layers.yaml") or {}
         if (folder / "rules.yaml").exists():
             spatial["rules"] = _read_yaml(folder / "rules.yaml") or []
+    # The table of responsible units (a suggestion for 交办, not plan text): optional.
+    units = _read_yaml(folder / "units.yaml") if (folder / "units.yaml").exists() else None
     try:
         return Plan.model_validate(
-            {"meta": head.get("meta"), "notes": head.get("notes", []), "targets": targets, "spatial": spatial}
+            {"meta": head.get("meta"), "notes": head.get("notes", []), "targets": targets, "spatial": spatial,
+             "units": units}
         )
     except ValidationError as e:
         lines = []

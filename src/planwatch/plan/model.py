@@ -194,11 +194,53 @@ class PlanMeta(Strict):
     categories: dict[str, str]  # short code -> the plan's wording, e.g. 创新 -> 坚持创新发展
 
 
+REVIEWS_BY_DISTRICT = "district"
+
+
+class Units(Strict):
+    """The table of responsible units (``units.yaml``): who a finding is suggested to be assigned to (交办).
+
+    Not plan text: a suggestion the bureau running the findings register edits. ``indicators`` maps a
+    target id to a department; ``default`` is the unit of anything unmapped; ``rules`` the unit of a
+    failed spatial rule; ``reviews`` the unit of a review conflict, or ``district`` for the district
+    the parcel lies in. Every unit named must be one of ``departments``.
+    """
+
+    departments: list[str] = Field(min_length=1)
+    default: str
+    rules: str
+    reviews: str = REVIEWS_BY_DISTRICT  # "district" or a department
+    indicators: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _units_are_departments(self) -> Units:
+        seen: set[str] = set()
+        for d in self.departments:
+            if not d.strip() or d != d.strip():
+                raise ValueError(f"department {d!r} is blank or has surrounding spaces")
+            if d in seen:
+                raise ValueError(f"department {d} is listed twice")
+            seen.add(d)
+        known = ", ".join(self.departments)
+        for field_name in ("default", "rules"):
+            value = getattr(self, field_name)
+            if value not in seen:
+                raise ValueError(f"{field_name} {value!r} is not one of the departments ({known})")
+        if self.reviews != REVIEWS_BY_DISTRICT and self.reviews not in seen:
+            raise ValueError(f"reviews {self.reviews!r} is neither {REVIEWS_BY_DISTRICT!r} nor one of the "
+                             f"departments ({known})")
+        for target_id, unit in self.indicators.items():
+            if unit not in seen:
+                raise ValueError(f"indicator {target_id}: unit {unit!r} is not one of the departments ({known})")
+        return self
+
+
 class Plan(Strict):
     meta: PlanMeta
     targets: list[Target]
     notes: list[str] = []  # package-level notes: reconstructions and ambiguities
     spatial: Spatial | None = None  # the one map's layer types and the spatial rules
+    units: Units | None = None  # the table of responsible units for the findings register (units.yaml)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Plan:
@@ -231,6 +273,9 @@ class Plan(Strict):
                 raise ValueError(f"rule {r.id}: target {r.target} is same_as {by_id[r.target].same_as}: name that one")
             if r.target is None and r.category is None:
                 raise ValueError(f"rule {r.id}: a rule without a target needs a category (one of {', '.join(CATEGORIES)})")
+        for target_id in self.units.indicators if self.units else {}:
+            if target_id not in seen:
+                raise ValueError(f"units.yaml: indicator {target_id} is not a target of this plan")
         return self
 
     def primary(self, target_id: str) -> str:

@@ -8,6 +8,7 @@ shows the same one.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from planwatch.evaluate.engine import (
 )
 from planwatch.evaluate.problems import problem_list
 from planwatch.evaluate.select import as_published, split_graded
+from planwatch.findings.view import REGISTER_COLUMNS, register_view
 from planwatch.plan.model import MEASURE_ZH, Plan
 from planwatch.report import write_report
 from planwatch.report.context import (
@@ -166,12 +168,16 @@ def build_context(
     rule_results: pd.DataFrame | None = None,
     districts: tuple[dict, ...] = (),
     synthetic_layers: bool = False,
+    findings: pd.DataFrame | None = None,
+    as_of: str = "",
 ) -> ReportContext:
     """The check-up report of ``year`` for ``plan`` from the newest revision of each observation.
 
     ``rule_results`` (from :func:`planwatch.onemap.rules.evaluate_rules`) adds the spatial rules:
     their values join the observations as computed figures of their targets (not stored), so the
-    rules page and the indicator pages show one verdict."""
+    rules page and the indicator pages show one verdict. ``findings`` (the register view, see
+    :func:`findings_register`) with its check date ``as_of`` (YYYY-MM-DD) replaces the computed
+    问题清单与对策建议 by the register's 问题清单, 整改进展 and 对策建议."""
     obs = with_rule_observations(plan, observations, rule_results, year)
     ev = checkup(plan, obs, year)
     has_rules = rule_results is not None and len(rule_results)
@@ -219,6 +225,8 @@ def build_context(
         maps=maps,
         rollup_rule=ROLLUP_RULE,
         counts=counts,
+        findings=findings if findings is not None else pd.DataFrame(columns=REGISTER_COLUMNS),
+        as_of=as_of,
     )
 
 
@@ -311,8 +319,31 @@ def layers_present(store: Store) -> pd.DataFrame:
         return pd.DataFrame(columns=["layer_type", "synthetic"])
 
 
-def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str, Path]:
-    """Evaluate ``year`` from ``store`` and write report.html / .pdf / .docx / .xlsx into ``out_dir``."""
+def findings_register(store: Store, year: int, as_of: date) -> pd.DataFrame:
+    """The findings register of ``store`` as the ``year`` report shows it: the findings of ``year`` and
+    earlier (:func:`~planwatch.findings.view.register_view`, overdue computed on ``as_of``); empty when
+    the store holds none (or cannot hold any)."""
+    try:
+        findings = store.findings()
+    except (AttributeError, NotImplementedError):  # a store that predates the register
+        return pd.DataFrame(columns=REGISTER_COLUMNS)
+    if findings.empty:
+        return pd.DataFrame(columns=REGISTER_COLUMNS)
+    kept = findings[findings["year"].astype(int) <= int(year)]
+    if kept.empty:
+        return pd.DataFrame(columns=REGISTER_COLUMNS)
+    ids = set(kept["finding_id"].astype(int))
+    events = store.finding_events()
+    evidence = store.finding_evidence()
+    return register_view(kept, events[events["finding_id"].astype(int).isin(ids)],
+                         evidence[evidence["finding_id"].astype(int).isin(ids)], as_of)
+
+
+def build_report(plan: Plan, store: Store, year: int, out_dir: Path, *, as_of: date | None = None) -> dict[str, Path]:
+    """Evaluate ``year`` from ``store`` and write report.html / .pdf / .docx / .xlsx into ``out_dir``.
+
+    The findings register of ``year`` and earlier, when the store holds one, gives the report's
+    问题清单, 整改进展 and 对策建议, overdue computed on ``as_of`` (default: today)."""
     from planwatch.report.maps import map_layers_from_store, one_map_figure
 
     registry = layers_present(store)
@@ -330,6 +361,8 @@ def build_report(plan: Plan, store: Store, year: int, out_dir: Path) -> dict[str
 
         rule_results = check_rules(store, plan, year, record=False)
     districts = spatial_indicator_tables(store, plan) if layer_types else ()
+    as_of = as_of or date.today()
     ctx = build_context(plan, store.observations(), year, maps=maps, rule_results=rule_results, districts=districts,
-                        synthetic_layers=synthetic_layers)
+                        synthetic_layers=synthetic_layers, findings=findings_register(store, year, as_of),
+                        as_of=as_of.isoformat())
     return write_report(ctx, out_dir)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from planwatch.evaluate.engine import target_values_frame
 from planwatch.evaluate.engine import targets_frame as engine_targets_frame
+from planwatch.findings.view import REGISTER_COLUMNS
 from planwatch.plan.model import Plan
 
 # Level code -> (Chinese label, colour). Order is the board's column order.
@@ -61,7 +62,11 @@ class ReportContext:
     - ``rollup``: the board (see ``rollup_rule``), ``rules``: the spatial rules with their levels;
     - ``coverage``: every target without a graded figure and who would supply one;
     - ``problems``: the 问题清单 with recommendations; ``districts``: tables by district and 圈层;
-    - ``backtest``: past forecasts against what happened; ``sources``: one dict per source.
+    - ``backtest``: past forecasts against what happened; ``sources``: one dict per source;
+    - ``findings``: the findings register as people read it (one row per finding of the year or
+      earlier, :data:`planwatch.findings.view.REGISTER_COLUMNS`), overdue computed on ``as_of`` (the
+      check date, YYYY-MM-DD). Empty when the register has not been generated: the report then shows
+      ``problems`` as 问题清单与对策建议; else 问题清单, 整改进展 and 对策建议 from the register.
     """
 
     plan_title: str
@@ -83,6 +88,8 @@ class ReportContext:
     maps: tuple[dict, ...] = ()  # each {"title", "img", "png", "caption", "table"}
     rollup_rule: str = ""
     counts: dict = field(default_factory=dict)  # board totals: green/yellow/red/grey, related_only, nodata, targets
+    findings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    as_of: str = ""  # the check date of the findings register (YYYY-MM-DD)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the frame and the missing columns or unknown values."""
@@ -95,6 +102,12 @@ class ReportContext:
             missing = [c for c in cols if c not in frame.columns]
             if missing:
                 raise ValueError(f"ReportContext.{name} lacks columns {missing}")
+        if self.findings is not None and len(self.findings):
+            missing = [c for c in REGISTER_COLUMNS if c not in self.findings.columns]
+            if missing:
+                raise ValueError(f"ReportContext.findings lacks columns {missing}")
+            if not self.as_of:
+                raise ValueError("ReportContext.as_of: the check date of the findings is not given")
         bad = sorted(set(self.evaluation["level"]) - set(LEVELS))
         if bad:
             raise ValueError(f"ReportContext.evaluation: unknown level(s) {bad}; expected {list(LEVELS)}")

@@ -1,8 +1,8 @@
 """The check-up report as an editable Word document (report.docx), from the same view as the HTML.
 
 :func:`write_docx` walks :func:`planwatch.report.view.build_view` in the order of
-``templates/report.html.j2``: the cover (summary, notices, contents), the board, 问题清单与对策建议,
-the map, the district tables, the spatial rules, one section per category (indicator table, charts,
+``templates/report.html.j2``: the cover (summary, notices, contents), the board, 问题清单与对策建议
+(or, from the findings register, 问题清单, 整改进展 and 对策建议), the map, the district tables, the spatial rules, one section per category (indicator table, charts,
 related statistics, targets without a grade), forecasts and back-test, data coverage, sources and
 methods. The HTML's h2 and h3 become Word's built-in headings (标题 1, 标题 2), so the navigation pane
 and the table of contents work. Every table is a real Word table whose header row repeats on each
@@ -604,15 +604,59 @@ def _problems(w: _ReportDocument, v: dict) -> None:
     w.heading("问题清单与对策建议", 1, anchor="problems", new_page=True)
     if not v["problems"]:
         w.empty("本年度没有红灯或黄灯指标，也没有不符合要求的空间规则。")
+    else:
+        rows = [[_text(p["no"]), Badge(p["level"]), Lines(p["name"], f"{p['key']}　{p['source']}"), p["problem"],
+                 p["recommendation"]] for p in v["problems"]]  # fmt: skip
+        w.table(
+            ["序号", "等级", "问题", "具体情况", "对策建议"],
+            rows,
+            widths=[0.05, 0.07, 0.18, None, 0.28],
+            center=(0,),
+        )
+    w.para(v["no_register"], small=True)
+
+
+def _code(f: dict) -> Lines:
+    """A finding's number, with its 示意 marks under it."""
+    return Lines(f["code"], "　".join(f["marks"]))
+
+
+def _findings(w: _ReportDocument, v: dict) -> None:
+    """The findings register's three sections (in place of 问题清单与对策建议): 问题清单 (the open
+    findings, overdue first, an overdue one with a red 逾期N天), 整改进展 (closed in the window), 对策建议."""
+    r = v["register"]
+    w.heading("问题清单", 1, anchor="problems", new_page=True)
+    w.para(r["summary"])
+    for note in r["notes"]:
+        w.para(note, small=True)
+    if r["open"]:
+        rows = [[_code(f), Badge(f["severity_level"], label=f["severity"]),
+                 Lines(f["title"], "　".join(x for x in (f["kind"], f["geo"], f["article"]) if x)), f["reason"], f["unit"],
+                 f["due"], f["state"], Badge("red", label=f"逾期{f['days_overdue']}天") if f["overdue"] else "—"]
+                for f in r["open"]]  # fmt: skip
+        w.table(["编号", "严重程度", "问题", "现状与原因", "责任单位", "整改时限", "状态", "逾期"], rows,
+                widths=[0.1, 0.07, 0.19, None, 0.14, 0.1, 0.08, 0.08], size=SMALL_PT, center=(1, 7))
+    w.para(r["basis"], small=True)
+
+    w.heading("整改进展", 1, anchor="rectification", new_page=True)
+    w.para(r["progress_summary"])
+    if r["progress"]:
+        rows = [[_code(f), Lines(f["title"], f["article"]), f["unit"], f["closed_at"], f["how"], f["by"], f["evidence"]]
+                for f in r["progress"]]  # fmt: skip
+        w.table(["编号", "问题", "责任单位", "销号（关闭）日期", "关闭方式", "关闭人", "整改佐证"], rows,
+                widths=[0.1, 0.22, 0.14, 0.1, 0.09, 0.09, None], size=SMALL_PT)
+        for note in (r["progress_note"], *r["progress_notes"]):
+            w.para(note, small=True)
+
+    w.heading("对策建议", 1, anchor="measures", new_page=True)
+    if not r["open"]:
+        w.empty(r["no_measures"])
         return
-    rows = [[_text(p["no"]), Badge(p["level"]), Lines(p["name"], f"{p['key']}　{p['source']}"), p["problem"],
-             p["recommendation"]] for p in v["problems"]]  # fmt: skip
-    w.table(
-        ["序号", "等级", "问题", "具体情况", "对策建议"],
-        rows,
-        widths=[0.05, 0.07, 0.18, None, 0.28],
-        center=(0,),
-    )
+    w.para(r["measures_lead"])
+    rows = [[_code(f), f["title"], f["recommendation"] or "—", f["unit"], f["due"], f["commitment_text"]]
+            for f in r["open"]]
+    w.table(["编号", "问题", "对策建议", "责任单位", "整改时限", "整改承诺/进展"], rows,
+            widths=[0.1, 0.18, None, 0.14, 0.1, 0.24], size=SMALL_PT)
 
 
 def _maps(w: _ReportDocument, v: dict) -> None:
@@ -802,7 +846,10 @@ def write_docx(ctx: ReportContext, path: Path) -> Path:
     w = _ReportDocument(view)
     contents = _cover(w, view)
     _board(w, view)
-    _problems(w, view)
+    if view["register"] is None:
+        _problems(w, view)
+    else:
+        _findings(w, view)
     _maps(w, view)
     _districts(w, view)
     _rules(w, view)

@@ -9,6 +9,7 @@ the context, so the HTML, the PDF and the DOCX say the same thing.
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -16,6 +17,7 @@ import planwatch
 from planwatch.evaluate.forecast import NO_BAND_ZH
 from planwatch.report.charts import band_words, format_number, indicator_chart
 from planwatch.report.context import LEVELS, ReportContext
+from planwatch.store.base import SYNTHETIC_MARK
 
 CHINESE_NUMERALS = "一二三四五六七八九十"
 
@@ -124,6 +126,105 @@ def _forecast_value(e: dict, year: int, unit: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------- the findings register's three sections
+
+PROGRESS_DAYS = 365  # 整改进展 lists the findings closed in the 365 days up to the check date
+SEVERITY_LEVEL = {"high": "red", "medium": "yellow", "low": "grey"}  # the badge colour of a severity
+ILLUSTRATIVE_MARK = "示意"
+# The sentence under the computed 问题清单 when the year has no findings register.
+NO_REGISTER = "{year}年及以前的体检问题尚未生成问题台账，尚无交办、整改与销号记录。"
+NOT_ASSIGNED = "尚未交办"
+NO_COMMITMENT = "已交办，尚未报送整改承诺或进展"
+PROGRESS_NOTE = ("关闭方式：已销号指整改完成、提交佐证并经申请人以外的人员核验；风险接受与已撤销均记录了理由，见问题台账。"
+                 "整改佐证为提交的文件名，括号内为文件内容摘要的前8位，可据以核对文件未被更改。")
+NO_REGISTER_HINT = "生成问题台账：planwatch findings generate --year {year}"
+
+
+def _marks(f: dict) -> list[str]:
+    """示意 (a demo wrote its events or evidence), 示意数据（非官方） (found on synthetic layers)."""
+    return ([ILLUSTRATIVE_MARK] if f.get("illustrative") else []) + ([SYNTHETIC_MARK] if f.get("synthetic") else [])
+
+
+def _counts(values: list[str], order: list[str], labels: dict[str, str]) -> str:
+    seen = {v: values.count(v) for v in dict.fromkeys(values)}
+    ordered = [v for v in order if v in seen] + [v for v in seen if v not in order]
+    return "、".join(f"{labels.get(v, v)}{seen[v]}项" for v in ordered)
+
+
+def _mark_notes(rows: list[dict]) -> list[str]:
+    """What the marks in ``rows`` mean, one sentence per mark that occurs."""
+    notes = []
+    if any(ILLUSTRATIVE_MARK in r["marks"] for r in rows):
+        notes.append(f"标注“{ILLUSTRATIVE_MARK}”的问题，其交办、整改或佐证记录为演示程序写入的示意条目，不是真实的整改记录。")
+    if any(SYNTHETIC_MARK in r["marks"] for r in rows):
+        notes.append(f"标注“{SYNTHETIC_MARK}”的问题由示意数据图层计算得出，不是官方数据。")
+    return notes
+
+
+def findings_view(ctx: ReportContext) -> dict | None:
+    """What the report's 问题清单, 整改进展 and 对策建议 print from ``ctx.findings``: None when the
+    register is empty (the report then prints the computed 问题清单与对策建议)."""
+    from planwatch.findings.machine import STATES
+    from planwatch.findings.view import SEVERITIES, open_findings
+    from planwatch.findings.xlsx import closed_how_text, unit_text
+
+    if ctx.findings is None or ctx.findings.empty:
+        return None
+    as_of = date.fromisoformat(ctx.as_of[:10])
+    start = as_of - timedelta(days=PROGRESS_DAYS - 1)
+    open_rows = records(open_findings(ctx.findings))
+
+    def base(f: dict) -> dict:
+        marks = _marks(f)
+        return {
+            "code": f["code"], "title": f["title"] or "", "article": f["article"] or "", "geo": f["geo"] or "全市",
+            "kind": f["kind_zh"] or "", "reason": f["reason"] or "", "severity": f["severity_zh"] or "",
+            "severity_level": SEVERITY_LEVEL.get(f["severity"], "grey"), "state": f["state_zh"] or "",
+            "unit": unit_text(f), "assigned": bool(f["responsible"]), "due": (f["due"] or "")[:10] or "—",
+            "overdue": bool(f["overdue"]), "days_overdue": int(f["days_overdue"] or 0), "marks": marks,
+            "recommendation": f["recommendation"] or "", "commitment": f["commitment"] or "",
+            "commitment_text": (f["commitment"] or NO_COMMITMENT) if f["responsible"] else NOT_ASSIGNED,
+        }  # fmt: skip
+
+    items = [base(f) for f in open_rows]
+    n_overdue = sum(i["overdue"] for i in items)
+    if items:
+        summary = (
+            f"{ctx.year}年及以前体检发现、尚未关闭的问题共{len(items)}项。按严重程度：" +
+            _counts([f["severity"] for f in open_rows], list(SEVERITIES), SEVERITIES) + "；按状态：" +
+            _counts([f["state"] for f in open_rows], list(STATES), STATES) +
+            f"。按{ctx.as_of}计，逾期{n_overdue}项（已交办、整改时限早于该日且尚未申请销号）。"
+        )
+    else:
+        summary = f"{ctx.year}年及以前体检发现的问题均已关闭（已销号、风险接受或已撤销），没有尚未关闭的问题。"
+    closed = [f for f in records(ctx.findings) if f["closed_at"]
+              and start <= date.fromisoformat(f["closed_at"][:10]) <= as_of]
+    closed.sort(key=lambda f: (f["closed_at"], f["finding_id"]))
+    window = f"{start.isoformat()}至{ctx.as_of}（含首尾，共{PROGRESS_DAYS}天）"
+    progress = [base(f) | {"closed_at": f["closed_at"][:10], "how": closed_how_text(f), "by": f["closed_by"] or "—",
+                           "evidence": f["evidence_files"] or "—", "unit": f["responsible"] or "—"}
+                for f in closed]  # fmt: skip
+    if progress:
+        how = [p["how"] for p in progress]
+        progress_summary = (f"{window}关闭的问题共{len(progress)}项：" +
+                            _counts(how, ["已销号", "风险接受", "已撤销"], {}) + "。")
+    else:
+        progress_summary = f"{window}没有销号、风险接受或撤销的问题。"
+    notes = _mark_notes(items)
+    seen = ctx.findings["year"].astype(int).eq(ctx.year) | ctx.findings["last_seen_year"].astype(int).ge(ctx.year)
+    if not seen.any():
+        notes.append(f"问题台账中没有{ctx.year}年体检发现或再次发现的问题记录，本节及以下两节所列均为以前年度发现的问题。")
+    return {
+        "as_of": ctx.as_of, "start": start.isoformat(), "window": window, "summary": summary, "open": items,
+        "progress": progress, "progress_summary": progress_summary, "notes": notes, "progress_note": PROGRESS_NOTE,
+        "progress_notes": _mark_notes(progress),
+        "measures_lead": f"尚未关闭的{len(items)}项问题的对策建议，及责任单位的整改时限与最新整改承诺或进展（未交办的注明尚未交办）。",
+        "no_measures": "没有尚未关闭的问题，无逐项对策建议。",
+        "basis": (f"依据问题台账生成本报告时的状态；逾期天数按{ctx.as_of}计算。问题编号为“发现年度-台账号”，"
+                  "完整台账（含建议责任单位、整改佐证）见同目录下的 report.xlsx。"),
+    }  # fmt: skip
+
+
 def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
     """Everything the report prints, in print order. ``charts``: "svg" (HTML) or "png" (DOCX)."""
     targets = records(ctx.targets)
@@ -230,7 +331,12 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
         f"灰灯{c.get('grey', 0)}项；另有{c.get('related_only', 0)}项仅有口径不同的相关统计，"
         f"{c.get('nodata', 0)}项暂无数据。"
     )
-    toc = [("board", "总览：分类评估看板"), ("problems", "问题清单与对策建议")]
+    register = findings_view(ctx)
+    toc = [("board", "总览：分类评估看板")]
+    if register is None:
+        toc.append(("problems", "问题清单与对策建议"))
+    else:
+        toc += [("problems", "问题清单"), ("rectification", "整改进展"), ("measures", "对策建议")]
     if ctx.maps:
         toc.append(("map", "规划一张图"))
     if ctx.districts or any(m.get("table") for m in ctx.maps):
@@ -244,7 +350,8 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
         "plan_title": ctx.plan_title, "plan_id": ctx.plan_id, "year": ctx.year, "version": planwatch.__version__,
         "levels": LEVELS, "summary": summary, "notices": list(ctx.notes), "toc": toc,
         "rollup": records(ctx.rollup), "rollup_rule": ctx.rollup_rule, "counts": c,
-        "problems": records(ctx.problems), "maps": list(ctx.maps), "station": station,
+        "problems": records(ctx.problems), "maps": list(ctx.maps), "station": station, "register": register,
+        "no_register": NO_REGISTER.format(year=ctx.year), "no_register_hint": NO_REGISTER_HINT.format(year=ctx.year),
         "districts": list(ctx.districts), "rules": rules, "sections": sections,
         "forecasts": forecasts, "backtest": backtest, "coverage": records(ctx.coverage),
         "sources": list(ctx.sources), "methods": METHOD_NOTES,

@@ -1,7 +1,8 @@
 """Write the report's tables to one XLSX workbook a bureau can circulate: Chinese sheets and headers.
 
 Sheets, in order (:data:`SHEET_NAMES`): 看板, 问题清单, 评估结果, 相关统计, 空间规则, 分区数值, 预测与回测,
-数据覆盖, 观测数据, 指标目标, 数据来源. Each column has a Chinese header (:data:`HEADERS`, with a few
+数据覆盖, 观测数据, 指标目标, 数据来源. When the report has a findings register, 问题清单 is the register
+(as :mod:`planwatch.findings.xlsx` lays it out) and the sheets 整改进展 and 对策建议 follow it. Each column has a Chinese header (:data:`HEADERS`, with a few
 sheet-specific wordings); internal columns are left out. No English column names are written: the
 workbook is for readers, and machine readers have the CLI, the API and the observation CSVs (the
 frame column behind each header is in :data:`HEADERS` and the ``*_COLUMNS`` lists below).
@@ -366,7 +367,7 @@ def sheet_tables(ctx: ReportContext) -> dict[str, list[Table]]:
     districts = [_given_table(t) for t in given] or [Table([], [], title="本报告无分区数值表。")]
     return {
         "看板": [_frame_table(ctx.rollup, ROLLUP, captions=[s for s in (ctx.rollup_rule, *ctx.notes) if s])],
-        "问题清单": [_frame_table(ctx.problems, PROBLEMS)],
+        **register_sheets(ctx),
         "评估结果": [evaluation],
         "相关统计": [_frame_table(ctx.related, RELATED)],
         "空间规则": [_frame_table(ctx.rules, RULES)],
@@ -377,6 +378,49 @@ def sheet_tables(ctx: ReportContext) -> dict[str, list[Table]]:
         "指标目标": [_frame_table(ctx.targets, TARGETS)],
         "数据来源": [Table(SOURCES, list(ctx.sources))],
     }
+
+
+PROGRESS = _cols(
+    Column("no", kind="int"), Column("code", "问题编号"), Column("title", "问题"), Column("unit", "责任单位"),
+    Column("closed_at", "销号（关闭）日期"), Column("how", "关闭方式"), Column("by", "关闭人"),
+    Column("evidence", "整改佐证"), Column("remarks", "备注"),
+)
+MEASURES = _cols(
+    Column("no", kind="int"), Column("code", "问题编号"), Column("title", "问题"), Column("severity", "严重程度"),
+    Column("recommendation", "对策建议"), Column("unit", "责任单位"), Column("due", "整改时限"),
+    Column("state", "状态"), Column("commitment_text", "整改承诺/进展"), Column("remarks", "备注"),
+)
+
+
+def register_sheets(ctx: ReportContext) -> dict:
+    """The 问题清单 sheet: the computed problems when the year has no findings register; else the
+    register (as the standalone 问题清单 workbook lays it out, overdue rows in red) followed by the
+    sheets 整改进展 (closed in the window the report names) and 对策建议 (each open finding)."""
+    from datetime import date
+
+    from planwatch.findings.xlsx import write_register_sheet
+    from planwatch.report.view import findings_view
+
+    register = findings_view(ctx)
+    if register is None:
+        return {"问题清单": [_frame_table(ctx.problems, PROBLEMS)]}
+
+    def sheet(ws) -> None:
+        write_register_sheet(ws, ctx.findings, check_date=date.fromisoformat(ctx.as_of[:10]),
+                             plan_title=ctx.plan_title)
+
+    def numbered(rows: list[dict]) -> list[dict]:
+        return [r | {"no": n, "remarks": "；".join(r["marks"])} for n, r in enumerate(rows, start=1)]
+
+    return {
+        "问题清单": sheet,
+        "整改进展": [Table(PROGRESS, numbered(register["progress"]),
+                           captions=[register["progress_summary"], *([register["progress_note"]] if register["progress"]
+                                                                     else []), *register["progress_notes"]])],
+        "对策建议": [Table(MEASURES, numbered(register["open"]),
+                           captions=[register["measures_lead"] if register["open"] else register["no_measures"],
+                                     *register["notes"]])],
+    }  # fmt: skip
 
 
 def _display_width(text: str) -> int:
@@ -456,13 +500,17 @@ def write_xlsx(ctx: ReportContext, path: Path) -> Path:
 
 
 def save_workbook(sheets: dict, title: str, path: Path, after_sheet=None) -> Path:
-    """One sheet per entry of ``sheets`` (name → tables, see :func:`_write_sheet`), ``after_sheet(ws)``
-    applied to each; saved with fixed dates so the same sheets give the same bytes."""
+    """One sheet per entry of ``sheets`` (name → tables, see :func:`_write_sheet`, or name → a function
+    that lays the sheet out itself, called with the worksheet), ``after_sheet(ws)`` applied to each;
+    saved with fixed dates so the same sheets give the same bytes."""
     wb = Workbook()
     wb.remove(wb.active)
     for name, tables in sheets.items():
         ws = wb.create_sheet(name)
-        _write_sheet(ws, tables)
+        if callable(tables):
+            tables(ws)
+        else:
+            _write_sheet(ws, tables)
         if after_sheet is not None:
             after_sheet(ws)
     wb.properties.creator = "planwatch"

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planwatch.services import MAX_ECHO, Progress, ServiceError, StoreSource, opened, shorten
+from planwatch.services.findings import Generated, move
+from planwatch.services.findings import generate as generate_findings
 from planwatch.services.observations import require_observations
 from planwatch.services.plans import DEFAULT_PLAN, check_year, load
 
@@ -88,6 +90,47 @@ def build_report(store: StoreSource, plan: Plan, year: int, out_dir: Path, *, ki
     return Report(kind, year, paths)
 
 
+# Who acts in the demo's illustrative cycle: every name says it is illustrative (示意).
+DEMO_ASSIGNER = "示意用户：市规划自然资源委督察处（演示）"
+DEMO_VERIFIER = "示意用户：市规划自然资源委（演示）"
+
+
+def demo_findings_cycle(store, plan: Plan, out_dir: Path) -> dict:
+    """The demo's illustrative play on the register (every event marked 示意): the first finding of a
+    target without data goes the whole cycle (交办 → 整改完成 with a small illustrative PDF → 销号 by
+    someone else); the first high-severity finding is assigned with a deadline already past, so the
+    report shows an overdue one. Returns the two finding ids and the evidence file."""
+    from datetime import date, timedelta
+
+    from planwatch.demo.evidence import write_illustrative_evidence
+
+    found = store.findings()
+    today = date.today()
+    cycle, overdue = {}, {}
+    gaps = found[found["kind"] == "no_data"]
+    if len(gaps):
+        f = gaps.iloc[0]
+        unit = f["suggested_unit"]
+        fid = int(f["finding_id"])
+        move(store, plan, fid, "assign", actor=DEMO_ASSIGNER, unit=unit, due=today + timedelta(days=90),
+             text=f"示意：请{unit}于90日内报送该指标数据或说明原因（演示）", illustrative=True)
+        pdf = write_illustrative_evidence(out_dir / "示意整改佐证.pdf", code=f"{int(f['year'])}-{fid:03d}",
+                                          title=str(f["title"]), unit=unit)
+        submitter = f"示意用户：{unit}（演示）"
+        move(store, plan, fid, "submit", actor=submitter, evidence=[pdf],
+             text="示意：已建立该指标的年度数据报送机制，附报送说明（演示）", illustrative=True)
+        move(store, plan, fid, "verify", actor=DEMO_VERIFIER, text="示意：佐证材料齐全，同意销号（演示）", illustrative=True)
+        cycle = {"verified": fid, "evidence": str(pdf)}
+    severe = found[(found["severity"] == "high") & (found["state"] == "identified")]
+    if len(severe):
+        f = severe.iloc[0]
+        fid = int(f["finding_id"])
+        move(store, plan, fid, "assign", actor=DEMO_ASSIGNER, unit=f["suggested_unit"], due=today - timedelta(days=30),
+             backdate=True, text="示意：演示逾期情形，整改时限设为30日前（演示）", illustrative=True)
+        overdue = {"overdue": fid}
+    return {**cycle, **overdue}
+
+
 @dataclass(frozen=True)
 class DemoRun:
     """What the demo did: the store it made, the observation files imported (with their import
@@ -100,6 +143,8 @@ class DemoRun:
     rules: pd.DataFrame
     annual: Report
     five_year: Report
+    findings: Generated
+    cycle: dict
 
     @property
     def rules_passed(self) -> int:
@@ -111,6 +156,7 @@ class DemoRun:
             "imports": [{"file": name, "added": s.added, "not_comparable": len(s.not_comparable)} for name, s in self.imports],
             "layers": len(self.layers), "rules": {"passed": self.rules_passed, "checked": len(self.rules)},
             "annual": self.annual.to_records(), "five_year": self.five_year.to_records(),
+            "findings": {"added": len(self.findings.added), **self.cycle},
         }
 
 
@@ -142,12 +188,16 @@ def demo(out_dir: Path, year: int = 2022, *, progress: Progress | None = None) -
     rows = load_demo_map(store, p)
     _say(progress, f"checking the plan's spatial rules for {year} on the demo one map…")
     results = check_rules(store, p, year)
+    _say(progress, f"generating the {year} findings from the check-up…")
+    generated = generate_findings(store, p, year)
+    _say(progress, "playing one finding's cycle (示意: illustrative)…")
+    cycle = demo_findings_cycle(store, p, out_dir)
     _say(progress, f"writing the {year} check-up report…")
     annual = Report(ANNUAL, year, write_annual(p, store, year, out_dir))
     first, final = p.meta.period
     _say(progress, f"writing the {first}–{final} five-year evaluation report…")
     five_year = Report(FIVE_YEAR, final, build_five_year_report(p, store, final, out_dir / "five-year"))
-    return DemoRun(db, year, imports, rows, results, annual, five_year)
+    return DemoRun(db, year, imports, rows, results, annual, five_year, generated, cycle)
 
 
 __all__ = ["ANNUAL", "FIVE_YEAR", "REPORT_KINDS", "DemoRun", "Report", "build_report", "check_kind", "check_out_dir",

@@ -26,6 +26,8 @@ import pandas as pd
 if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not need it
     import geopandas as gpd
 
+    from planwatch.store.findings import MergeResult
+
 
 class StoreError(ValueError):
     """The store cannot be opened or written as asked; the message names the store (its path, or its
@@ -48,7 +50,7 @@ def mask_dsn(dsn: str) -> str:
 
 # ------------------------------------------------------------------ schema versions (both backends)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Every schema version and what it brought, oldest first: both backends keep this history in
 # pw_schema_history (a new store records every version at its creation, an upgraded one each version
 # as it is applied) and the current version in pw_meta (key schema_version).
@@ -57,6 +59,7 @@ SCHEMA_HISTORY: list[tuple[int, str]] = [
     (2, "+ scope, origin, synthetic, measure: a series is (indicator, year, geo, scope, origin)"),
     (3, "+ judgements and their evidence files (append-only)"),
     (4, "+ schema history, stable layer names ly_<type>, QGIS default styles in layer_styles"),
+    (5, "+ the findings register: findings, their events, evidence files (append-only)"),
 ]
 PREDATES_HISTORY = "(applied before the schema history was kept; recorded at the upgrade)"
 SCHEMA_HISTORY_COLUMNS = ["version", "description", "applied_at", "planwatch_version"]
@@ -176,6 +179,26 @@ RECORD_TABLES: list[RecordTable] = [
     RecordTable("pw_evidence", "evidence_id", {
         "evidence_id": "id", "judgement_id": "int", "file_name": "text", "sha256": "text", "size": "int",
         "content": "bytes",
+    }),
+    # the findings register (schema 5, see planwatch.store.findings)
+    RecordTable("pw_findings", "finding_id", {
+        "finding_id": "id", "year": "int", "kind": "text", "source": "text", "geo": "text", "article": "text",
+        "title": "text", "level": "text", "value": "float", "value_unit": "text", "reason": "text",
+        "recommendation": "text", "evidence": "text", "severity": "text", "suggested_unit": "text", "synthetic": "bool",
+        "created_at": "time", "created_by": "text", "plan_id": "text", "planwatch_version": "text", "state": "text",
+        "responsible": "text", "due": "text", "observed": "bool", "last_seen_year": "int", "version": "int",
+    }),
+    RecordTable("pw_finding_events", "event_id", {
+        "event_id": "id", "finding_id": "int", "version": "int", "action": "text", "from_state": "text",
+        "to_state": "text", "actor": "text", "at": "time", "text": "text", "responsible": "text", "due": "text",
+        "illustrative": "bool", "detail": "text",
+    }),
+    RecordTable("pw_files", "file_id", {
+        "file_id": "id", "sha256": "text", "size": "int", "content": "bytes", "stored_at": "time",
+    }),
+    RecordTable("pw_finding_evidence", "evidence_id", {
+        "evidence_id": "id", "finding_id": "int", "event_id": "int", "sha256": "text", "file_name": "text",
+        "size": "int", "uploader": "text", "effective": "text", "uploaded_at": "time", "illustrative": "bool",
     }),
 ]
 RECORDS = {t.name: t for t in RECORD_TABLES}
@@ -510,6 +533,43 @@ class Store(ABC):
     def evidence(self, judgement_id: int) -> list[tuple[str, bytes]]:
         """The evidence files of one judgement as (file name, content), in the order recorded; the
         content is checked against its stored sha256. ``KeyError`` for an unknown judgement."""
+
+    # ------------------------------------------------------------------ the findings register (问题清单, see store/findings.py)
+
+    @abstractmethod
+    def generate_findings(self, candidates: Sequence[dict], *, year: int, covers: Sequence[tuple[str, str]],
+                          plan_id: str) -> MergeResult:
+        """Merge the problems of ``year`` (``candidates``, as :func:`planwatch.findings.generate.candidates`
+        makes them) into the register in one transaction, without duplicates and without changing what a
+        person decided (:func:`planwatch.store.findings.merge_findings`); ``covers`` the (kind, source
+        prefix) pairs this generation looked at, so only their absent findings are marked no longer
+        observed."""
+
+    @abstractmethod
+    def findings(self) -> pd.DataFrame:
+        """Every finding, oldest first: columns :data:`planwatch.store.findings.FINDING_COLUMNS`."""
+
+    @abstractmethod
+    def finding_events(self, finding_id: int | None = None) -> pd.DataFrame:
+        """The events (transitions and observations) of one finding, or of all, oldest first: columns
+        :data:`planwatch.store.findings.EVENT_COLUMNS`."""
+
+    @abstractmethod
+    def finding_evidence(self, finding_id: int | None = None) -> pd.DataFrame:
+        """The evidence files given for one finding, or for all, oldest first, without their content:
+        columns :data:`planwatch.store.findings.EVIDENCE_COLUMNS`."""
+
+    @abstractmethod
+    def move_finding(self, finding_id: int, *, expected_version: int, action: str, from_state: str, to_state: str,
+                     actor: str, text: str, responsible: str | None, due: str | None, illustrative: bool,
+                     files: Sequence[dict], effective: str, detail: dict | None = None) -> dict:
+        """Record one transition in one transaction, compare-and-set on ``expected_version``
+        (:func:`planwatch.store.findings.record_move`): :class:`~planwatch.store.findings.StaleFinding`
+        when another change came first, ``KeyError`` for an unknown finding; nothing written then."""
+
+    @abstractmethod
+    def evidence_file(self, sha256: str) -> bytes:
+        """The content of a finding's evidence file, by its sha256 (checked); ``KeyError`` if none."""
 
     # ------------------------------------------------------------------ layers (the one map)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from planwatch import __version__
+from planwatch.store import findings as register
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -206,7 +207,8 @@ BUSY_TIMEOUT_S = 2  # sqlite's own wait per attempt
 SQLITE_MAGIC = b"SQLite format 3\x00"
 JUDGEMENT_TABLES = {"pw_judgements", "pw_evidence"}
 # A file holding any of these is a planwatch store (layer_styles alone is any QGIS-styled GeoPackage).
-PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers", *JUDGEMENT_TABLES, "pw_schema_history"}
+PLANWATCH_TABLES = {"pw_meta", "pw_observations", "pw_imports", "pw_layers", *JUDGEMENT_TABLES, "pw_schema_history",
+                    *(t.name for t in register.FINDING_TABLES)}
 
 
 def _check_is_planwatch_store(path: Path) -> None:
@@ -351,7 +353,7 @@ class GeoPackageStore(Store):
             elif not columns:
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
             con.execute(_OBSERVATIONS_INDEX)
-            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES):
+            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES, *register.sqlite_ddl()):
                 con.execute(statement)
             self._stable_layer_names(con)
             recorded = {r[0] for r in con.execute("SELECT version FROM pw_schema_history")}
@@ -509,6 +511,33 @@ class GeoPackageStore(Store):
                 (int(judgement_id),),
             ).fetchall()
         return checked_evidence(str(self.path), judgement_id, rows)
+
+    # ------------------------------------------------------------------ the findings register (问题清单)
+
+    def generate_findings(self, candidates, *, year, covers, plan_id):
+        with self._write() as con:
+            return register.generate(con, register.SQLITE, candidates, year=year, covers=covers, plan_id=plan_id,
+                                     planwatch_version=__version__)
+
+    def findings(self) -> pd.DataFrame:
+        with closing(self._connect()) as con:
+            return register.read_findings(con, register.SQLITE)
+
+    def finding_events(self, finding_id: int | None = None) -> pd.DataFrame:
+        with closing(self._connect()) as con:
+            return register.read_events(con, register.SQLITE, finding_id)
+
+    def finding_evidence(self, finding_id: int | None = None) -> pd.DataFrame:
+        with closing(self._connect()) as con:
+            return register.read_evidence(con, register.SQLITE, finding_id)
+
+    def move_finding(self, finding_id: int, **move) -> dict:
+        with self._write() as con:
+            return register.record_move(con, register.SQLITE, finding_id, **move)
+
+    def evidence_file(self, sha256: str) -> bytes:
+        with closing(self._connect()) as con:
+            return register.read_file(con, register.SQLITE, sha256)
 
     # ------------------------------------------------------------------ layers
 

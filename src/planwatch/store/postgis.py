@@ -37,6 +37,7 @@ import psycopg
 from psycopg import errors, sql
 
 from planwatch import __version__
+from planwatch.store import findings as register
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -82,7 +83,8 @@ PG_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers
 ISO_SECONDS = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'  # to_char format of utc_now()'s strings
 ISO_MILLISECONDS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'  # layer_styles.update_time, as GeoPackage writes it
 PLANWATCH_TABLES = {"pw_meta", "pw_schema_history", "pw_imports", "pw_observations", "pw_judgements", "pw_evidence",
-                    "pw_layers", "layer_styles"}
+                    "pw_layers", "layer_styles", *(t.name for t in register.FINDING_TABLES)}
+_DIALECT = register.postgres_dialect(ISO_SECONDS)  # the findings register's queries, as psycopg runs them
 # The oldest schema a PostGIS store was ever written with (the backend arrived with schema 4, its
 # stable layer names); upgrade() knows every step from there.
 OLDEST_SCHEMA = 3
@@ -307,7 +309,7 @@ class PostGISStore(Store):
                 raise StoreError(f"{self.dsn}: the database has no PostGIS on the search path and planwatch cannot "
                                  f"add it ({' '.join(str(e).split())}); run CREATE EXTENSION postgis as the "
                                  "database's owner") from None
-        for statement in (*_SCHEMA, *_SCHEMA_4):
+        for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl()):
             con.execute(statement)
         self._record_history(con, before=0)
         return versions_after(0)
@@ -333,18 +335,22 @@ class PostGISStore(Store):
         if before < OLDEST_SCHEMA:
             raise StoreError(f"{self.dsn}: store schema {before} predates the PostGIS store (schema {OLDEST_SCHEMA}"
                              f" and later); copy a GeoPackage store into it instead")
-        for statement in _SCHEMA_4:
-            con.execute(statement)
-        # v4: the stable layer names (a v3 layer table was ly_<type>_v<N>), and their default styles
-        for layer_type, table in con.execute("SELECT layer_type, table_name FROM pw_layers ORDER BY layer_type").fetchall():
-            stable = layer_table(layer_type)
-            if table != stable:
-                _LayerTable.take_stable_name(con, table, stable)
-                con.execute("UPDATE pw_layers SET table_name = %s WHERE layer_type = %s", (stable, layer_type))
-            record = self._layer_record(con, layer_type)
-            geometry_type = self._geometry_type(con, stable)
-            self._upsert_default_style(con, record, geometry_type,
-                                       layer_style(layer_type, geometry_type, bool(record["synthetic"])))
+        if before < 4:
+            for statement in _SCHEMA_4:
+                con.execute(statement)
+            # v4: the stable layer names (a v3 layer table was ly_<type>_v<N>), and their default styles
+            for layer_type, table in con.execute("SELECT layer_type, table_name FROM pw_layers ORDER BY layer_type").fetchall():
+                stable = layer_table(layer_type)
+                if table != stable:
+                    _LayerTable.take_stable_name(con, table, stable)
+                    con.execute("UPDATE pw_layers SET table_name = %s WHERE layer_type = %s", (stable, layer_type))
+                record = self._layer_record(con, layer_type)
+                geometry_type = self._geometry_type(con, stable)
+                self._upsert_default_style(con, record, geometry_type,
+                                           layer_style(layer_type, geometry_type, bool(record["synthetic"])))
+        if before < 5:  # v5: the findings register
+            for statement in register.postgres_ddl():
+                con.execute(statement)
         self._record_history(con, before)
         return versions_after(before)
 
@@ -462,6 +468,32 @@ class PostGISStore(Store):
                 (int(judgement_id),),
             ).fetchall()
         return checked_evidence(self.dsn, judgement_id, rows)
+
+    # ------------------------------------------------------------------ the findings register (问题清单)
+
+    def _read(self, read, *args):
+        with self._connect() as con:
+            return read(con, _DIALECT, *args)
+
+    def generate_findings(self, candidates, *, year, covers, plan_id):
+        return self._transaction(lambda con: register.generate(
+            con, _DIALECT, candidates, year=year, covers=covers, plan_id=plan_id, planwatch_version=__version__),
+            lock="findings")
+
+    def findings(self) -> pd.DataFrame:
+        return self._read(register.read_findings)
+
+    def finding_events(self, finding_id: int | None = None) -> pd.DataFrame:
+        return self._read(register.read_events, finding_id)
+
+    def finding_evidence(self, finding_id: int | None = None) -> pd.DataFrame:
+        return self._read(register.read_evidence, finding_id)
+
+    def move_finding(self, finding_id: int, **move) -> dict:
+        return self._transaction(lambda con: register.record_move(con, _DIALECT, finding_id, **move), lock="findings")
+
+    def evidence_file(self, sha256: str) -> bytes:
+        return self._read(register.read_file, sha256)
 
     # ------------------------------------------------------------------ layers
 
