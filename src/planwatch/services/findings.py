@@ -86,10 +86,7 @@ def _review_conflicts(path: Path, store: Store) -> tuple[pd.DataFrame, pd.Series
     import geopandas as gpd
     import pyogrio
 
-    path = Path(path)
-    if not path.is_file():
-        raise ServiceError(f"--review {path}: no such file (a batch review's GeoPackage, from planwatch review FILE --out "
-                           "RESULT.gpkg); nothing was written")
+    path = Path(path)  # generate() has checked it is a file before opening the store
     try:
         layers = {name for name, _ in pyogrio.list_layers(path)}
     except Exception as e:  # noqa: BLE001 - GDAL's own words for a file it cannot open

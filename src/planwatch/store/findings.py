@@ -227,13 +227,12 @@ def read_file(con, d: Dialect, sha256: str) -> bytes:
 
 @dataclass
 class MergeResult:
-    """What a generation did: the findings it added (ids), those seen again, those no longer observed,
-    and the candidates it left alone because a finding of theirs exists already."""
+    """What a generation did: the findings it added (ids), those seen again and those no longer
+    observed."""
 
     added: list[int] = field(default_factory=list)
     seen_again: list[int] = field(default_factory=list)
     not_observed: list[int] = field(default_factory=list)
-    unchanged: list[int] = field(default_factory=list)
 
 
 def _key(row) -> tuple[str, str, str]:
