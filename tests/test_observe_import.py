@@ -156,7 +156,10 @@ def test_the_store_is_a_geopackage_with_registered_tables(store, db, plan):
     assert contents == {"pw_observations": "attributes", "pw_imports": "attributes", "pw_layers": "attributes",
                         "pw_judgements": "attributes", "pw_evidence": "attributes", "pw_schema_history": "attributes",
                         "layer_styles": "attributes", "pw_findings": "attributes", "pw_finding_events": "attributes",
-                        "pw_files": "attributes", "pw_finding_evidence": "attributes"}
+                        "pw_files": "attributes", "pw_finding_evidence": "attributes",
+                        "pw_ledger_accounts": "attributes", "pw_ledger_batches": "attributes",
+                        "pw_ledger_entries": "attributes", "pw_ledger_reservations": "attributes",
+                        "pw_ledger_resolutions": "attributes"}
     assert con.execute("SELECT count(*) FROM pw_observations").fetchone()[0] == 14
 
 

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,8 @@ from geopandas.testing import assert_geodataframe_equal
 from pandas.testing import assert_frame_equal
 from shapely.geometry import MultiPolygon, Polygon
 
+from planwatch.ledger.post import LedgerRefusal
+from planwatch.plan import load_plan
 from planwatch.store import (
     OBSERVATION_COLUMNS,
     SCHEMA_HISTORY,
@@ -257,7 +260,7 @@ def test_the_schema_history_is_the_same_on_both_backends(both):
     a, b = gpkg.schema_history(), pg.schema_history()
     same(a.drop(columns="planwatch_version"), b.drop(columns="planwatch_version"), times=["applied_at"])
     assert list(zip(a["version"], a["description"], strict=True)) == SCHEMA_HISTORY
-    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5] and gpkg.upgrade() == pg.upgrade() == []
+    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5, 6] and gpkg.upgrade() == pg.upgrade() == []
 
 
 def as_postgis_v3(dsn: str) -> None:
@@ -272,15 +275,25 @@ def as_postgis_v3(dsn: str) -> None:
             con.execute("UPDATE pw_layers SET table_name=%s WHERE layer_type=%s", (old, layer_type))
         con.execute("DROP TABLE pw_schema_history, layer_styles")
         con.execute("DROP TABLE pw_findings, pw_finding_events, pw_files, pw_finding_evidence")
+        con.execute("DROP TABLE pw_ledger_accounts, pw_ledger_batches, pw_ledger_entries, pw_ledger_reservations, pw_ledger_resolutions")
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
 
 
 def as_postgis_v4(dsn: str) -> None:
-    """Turn a current PostGIS store back into one of schema 4: no findings register."""
+    """Turn a current PostGIS store back into one of schema 4: no findings register, no ledger."""
+    as_postgis_v5(dsn)
     with psycopg.connect(dsn, autocommit=True) as con:
         con.execute("DROP TABLE pw_findings, pw_finding_events, pw_files, pw_finding_evidence")
         con.execute("DELETE FROM pw_schema_history WHERE version = 5")
         con.execute("UPDATE pw_meta SET value='4' WHERE key='schema_version'")
+
+
+def as_postgis_v5(dsn: str) -> None:
+    """Turn a current PostGIS store back into one of schema 5: no quota ledger."""
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("DROP TABLE pw_ledger_accounts, pw_ledger_batches, pw_ledger_entries, pw_ledger_reservations, pw_ledger_resolutions")
+        con.execute("DELETE FROM pw_schema_history WHERE version = 6")
+        con.execute("UPDATE pw_meta SET value='5' WHERE key='schema_version'")
 
 
 def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_dsn):
@@ -295,9 +308,9 @@ def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_d
         with pytest.raises(StoreError, match="schema 3, older .* planwatch db upgrade --db postgresql://"):
             opener()
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [4, 5] and upgraded.upgrade() == []  # the second time, nothing to do
+    assert upgraded.upgraded == [4, 5, 6] and upgraded.upgrade() == []  # the second time, nothing to do
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6]
     assert all(PREDATES_HISTORY in d for d in history["description"][:3])
     assert not any(PREDATES_HISTORY in d for d in history["description"][3:])
     same_layer(before, upgraded.read_layer("farmland"))
@@ -316,6 +329,10 @@ def test_a_schema_newer_than_this_planwatch_is_refused_by_both(both, postgis_dsn
             open_store(target)
 
 
+LEDGER_TABLES = ("pw_ledger_accounts", "pw_ledger_batches", "pw_ledger_entries", "pw_ledger_reservations",
+                 "pw_ledger_resolutions")
+
+
 def as_gpkg_v3(db) -> None:
     """Turn a current GeoPackage store back into one of schema 3: no history, no layer_styles, no views,
     the registry naming the versioned tables."""
@@ -328,7 +345,7 @@ def as_gpkg_v3(db) -> None:
         con.execute("UPDATE pw_layers SET table_name = storage_table")
         con.execute("ALTER TABLE pw_layers DROP COLUMN storage_table")
         for table in ("layer_styles", "pw_schema_history", "pw_findings", "pw_finding_events", "pw_files",
-                      "pw_finding_evidence"):
+                      "pw_finding_evidence", *LEDGER_TABLES):
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name=?", (table,))
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
@@ -344,7 +361,7 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     as_gpkg_v3(db)
     assert "ly_farmland" not in [n for n, _ in pyogrio.list_layers(db)]
     upgraded = open_store(db)
-    assert upgraded.upgraded == [4, 5] and upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.upgraded == [4, 5, 6] and upgraded.schema_version() == SCHEMA_VERSION
     assert_frame_equal(upgraded.observations(latest=False), before_obs)
     same_layer(before_layer, upgraded.read_layer("farmland"))
     assert upgraded.layers()["table_name"].tolist() == ["ly_farmland"]
@@ -352,8 +369,8 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT f_table_name FROM layer_styles WHERE useAsDefault").fetchall() == [("ly_farmland",)]
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5]
-    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False, False]
     row = write(upgraded, "farmland", polygon_layer().iloc[:1], synthetic=True)  # and the next version switches the view
     assert row["version"] == 3 and len(pyogrio.read_dataframe(db, layer="ly_farmland")) == 1
 
@@ -367,6 +384,12 @@ def fill(store) -> None:
     write(store, "farmland", polygon_layer(), synthetic=True)
     write(store, "farmland", polygon_layer().iloc[[0, 3]], synthetic=True)
     write(store, "parks", polygon_layer().iloc[:0])
+    ledger = load_plan().ledger
+    for op, params in (("release", {"pool": "floor_area:顺义区", "amount": 50_000, "year": 2022}),
+                       ("reserve", {"pool": "floor_area:顺义区", "project": "P1", "amount": 20_000, "expires": None}),
+                       ("commit", {"project": "P1", "amount": 15_000})):
+        store.ledger_post(ledger, op, params, key=op, actor="甲", effective=date(2022, 3, 1), memo="", illustrative=True,
+                          plan_id="bj")
 
 
 def same_snapshot(a, b) -> None:
@@ -386,7 +409,9 @@ def test_a_snapshot_round_trips_geopackage_to_postgis_to_geopackage(tmp_path, po
     fill(source)
     first = source.snapshot()
     assert first.counts() == {"pw_imports": 3, "pw_observations": 9, "pw_judgements": 1, "pw_evidence": 1, "layers": 2,
-                              "pw_findings": 0, "pw_finding_events": 0, "pw_files": 0, "pw_finding_evidence": 0}
+                              "pw_findings": 0, "pw_finding_events": 0, "pw_files": 0, "pw_finding_evidence": 0,
+                              "pw_ledger_accounts": 48, "pw_ledger_batches": 13, "pw_ledger_entries": 27,
+                              "pw_ledger_reservations": 1, "pw_ledger_resolutions": 1}
     server = open_store(postgis_dsn)
     server.restore(first)
     second = server.snapshot()
@@ -402,6 +427,15 @@ def test_a_snapshot_round_trips_geopackage_to_postgis_to_geopackage(tmp_path, po
         assert summary.import_id == 4 and store.observations(latest=False)["obs_id"].max() == 10
         assert store.add_judgement("T16", 2025, "missed", "王五", "", [("x.txt", b"x")], "bj")["judgement_id"] == 2
         assert write(store, "farmland", polygon_layer(), synthetic=True)["version"] == 3
+        ledger = load_plan().ledger
+        with pytest.raises(LedgerRefusal, match="already resolved"):  # the copied commit resolved P1
+            store.ledger_post(ledger, "cancel", {"project": "P1"}, key="c", actor="乙", effective=date(2022, 4, 1),
+                              memo="", illustrative=True, plan_id="bj")
+        done = store.ledger_post(ledger, "reserve", {"pool": "floor_area:顺义区", "project": "P2", "amount": 100,
+                                                     "expires": None}, key="r2", actor="乙", effective=date(2022, 4, 1),
+                                 memo="", illustrative=True, plan_id="bj")
+        assert done["batch"]["batch_id"] == 14 and done["reservation"]["reservation_id"] == 2
+        assert done["legs"][0]["before"] == 50_000 - 20_000 + 5_000  # the copied balance
 
 
 def test_a_restore_into_a_store_that_holds_anything_is_refused_and_writes_nothing(both):
@@ -518,3 +552,39 @@ def test_a_store_is_created_where_an_earlier_one_was_dropped_table_by_table(post
         con.execute("DROP TABLE " + ", ".join(tables) + " CASCADE")
     store = open_store(postgis_dsn)
     assert store.schema_version() == SCHEMA_VERSION and store.observations().empty
+
+
+def test_a_v5_postgis_store_gains_the_ledger_at_db_upgrade_keeping_its_records(postgis_dsn, plan):
+    from datetime import date
+
+    from planwatch.store.postgis import PostGISStore
+
+    store = open_store(postgis_dsn)
+    fill_observations(store)
+    before = store.observations(latest=False)
+    as_postgis_v5(postgis_dsn)
+    with pytest.raises(StoreError, match="schema 5, older .* planwatch db upgrade"):
+        open_store(postgis_dsn)
+    upgraded = PostGISStore(postgis_dsn, upgrade=True)
+    assert upgraded.upgraded == [6] and upgraded.upgrade() == []
+    assert upgraded.observations(latest=False).equals(before)
+    done = upgraded.ledger_post(plan.ledger, "release", {"pool": "pool:floor_area:顺义区", "amount": 100, "year": 2022},
+                                key="k", actor="甲", effective=date(2022, 1, 5), memo="", illustrative=False,
+                                plan_id=plan.meta.id)
+    assert done["legs"][-1] == {"account": "pool:floor_area:顺义区", "amount": 100, "before": 0, "after": 100}
+
+
+def test_a_v5_geopackage_store_gains_the_ledger_when_opened(tmp_path, plan):
+    db = tmp_path / "v5.gpkg"
+    store = open_store(db)
+    fill_observations(store)
+    before = store.observations(latest=False)
+    with sqlite3.connect(db) as con:
+        for table in LEDGER_TABLES:
+            con.execute(f"DROP TABLE {table}")
+            con.execute("DELETE FROM gpkg_contents WHERE table_name=?", (table,))
+        con.execute("DELETE FROM pw_schema_history WHERE version = 6")
+        con.execute("UPDATE pw_meta SET value='5' WHERE key='schema_version'")
+    upgraded = open_store(db)
+    assert upgraded.upgraded == [6] and upgraded.observations(latest=False).equals(before)
+    assert set(upgraded.ledger_tables()) == set(LEDGER_TABLES)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from planwatch.cli.common import (
@@ -40,17 +41,33 @@ def review(
     crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if it has none or a wrong one (EPSG:…, gcj02)")] = None,
     field: FieldOpt = None,
     encoding: EncodingOpt = None,
+    reserve: Annotated[bool, typer.Option(
+        "--reserve", help="with no forbidden conflict, also reserve each project's floor_area (and new_land, m²) from its "
+        "district's pool in the quota ledger (map attributes with --field floor_area=JZMJ)")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="with --reserve: the project's id (a one-feature file)")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="with --reserve: who reserves (default $PLANWATCH_USER)")] = None,
+    date: Annotated[str | None, typer.Option("--date", help="with --reserve: the effective date (default today)")] = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
 ) -> None:
     """Review a project's (or a city's parcels') polygons against the one map: each conflict with the
     control lines and zones, with areas, shares and articles, and the zones each feature falls in.
-    The file is read as `layers import` reads it (--encoding, --field id=DKBH names the parcels)."""
+    The file is read as `layers import` reads it (--encoding, --field id=DKBH names the parcels).
+    With --reserve, a project with no forbidden conflict also reserves its quota."""
     check_format(format)
     reviews.check_engine(engine)
     p = plans.load(plan)
-    reviewed = reviews.review_features(lambda: open_db(db, p), p, project_file, engine=engine, out_gpkg=out_gpkg, crs=crs,
-                                       fields=field, encoding=encoding)
+    if reserve and out_gpkg is not None:
+        from planwatch.cli.common import fail
+
+        fail("--reserve reviews projects one by one; it does not go with a batch review's --out", code=2)
+    held = None
+    if reserve:
+        reviewed, held = reviews.review_and_reserve(lambda: open_db(db, p), p, project_file, engine=engine, crs=crs,
+                                                    fields=field, encoding=encoding, project=project, by=by, when=date)
+    else:
+        reviewed = reviews.review_features(lambda: open_db(db, p), p, project_file, engine=engine, out_gpkg=out_gpkg,
+                                           crs=crs, fields=field, encoding=encoding)
     result = reviewed.result
     for m in result.missing_layers:
         err.print(f"[yellow]warning:[/] no {m} layer in the store: not reviewed against it", highlight=False)
@@ -63,7 +80,9 @@ def review(
         return
     records = reviewed.to_records()
     if format == "json":
-        print_json(records)
+        print_json(records if held is None else {"review": records, "reservations": [h.to_records() for h in held]})
+        if held and any(h.outcome == "refused" for h in held):
+            raise typer.Exit(1)
         return
     table = Table(title=f"{project_file.name}: {len(records)} feature(s) reviewed")
     for c in ("id", "severity", "layer", "article", "overlap_m2", "share", "rule"):
@@ -82,6 +101,20 @@ def review(
     out.print(table)
     if any(c.get("synthetic") for rec in records for c in rec["conflicts"] + rec["zones"]):
         out.print("[dim]示意数据（非官方）/ synthetic demo data: layers so marked are not the plan's official maps.[/]")
+    for h in held or []:
+        asked = ", ".join(f"{q} {a:,.2f} m²" for q, a in h.amounts.items()) or "nothing"
+        if h.outcome == "reserved":
+            said = "; ".join(f"{d.message()}" + (f", reservation #{d.reservation['reservation_id']} until "
+                                                   f"{d.reservation['expires']}" if d.reservation else "") for d in h.posted)
+            out.print(f"[green]reserved[/] project {rich_escape(h.project)} ({h.district}): {asked} — {rich_escape(said)}",
+                      highlight=False)
+        elif h.outcome == "refused":
+            out.print(f"[red]not reserved[/] project {rich_escape(h.project)} ({h.district}): {rich_escape(h.reason)}",
+                      highlight=False)
+        else:
+            out.print(f"project {rich_escape(h.project)} ({h.district}): {h.reason}", highlight=False)
+    if held and any(h.outcome == "refused" for h in held):
+        raise typer.Exit(1)
 
 
 @rules_app.command("check")

@@ -102,4 +102,20 @@ def check_plan(plan: Plan, text: str) -> list[Problem]:
                 where = [n for n, b in articles.items() if bare in b]
                 hint = f" (it is in 第{where[0]}条)" if where else ""
                 problems.append(Problem(t.id, "source.article", f"quote is not in 第{t.source.article}条{hint}"))
+    if plan.ledger is not None:
+        problems.extend(_check_ledger_quotes(plan, articles))
+    return problems
+
+
+def _check_ledger_quotes(plan: Plan, articles: dict[int, str]) -> list[Problem]:
+    """Every rule of ``ledger.yaml`` that cites an article quotes it verbatim (whitespace normalised)."""
+    problems = []
+    for name, rule in plan.ledger.cited():
+        if rule.article is None:
+            continue
+        body = articles.get(rule.article)
+        if body is None:
+            problems.append(Problem(f"ledger.yaml {name}", "article", f"第{rule.article}条 is not in the text"))
+        elif normalise_ws(rule.quote) not in body:
+            problems.append(Problem(f"ledger.yaml {name}", "quote", f"not in 第{rule.article}条"))
     return problems

@@ -45,7 +45,7 @@ def _read_yaml(path: Path):
 @lru_cache(maxsize=8)
 def load_plan(plan_id: str = DEFAULT_PLAN) -> Plan:
     """Load and validate a plan package: ``plan.yaml`` (meta, notes) plus every ``targets-*.yaml``, and
-    ``layers.yaml``/``rules.yaml`` (the one map) and ``units.yaml`` (responsible units) when present."""
+    ``layers.yaml``/``rules.yaml`` (the one map) ``units.yaml`` (responsible units) and ``ledger.yaml`` (the quota ledger's rules) when present."""
     folder = plan_dir(plan_id)
     head = _read_yaml(folder / "plan.yaml") or {}
     targets: list[dict] = []
@@ -64,10 +64,12 @@ def load_plan(plan_id: str = DEFAULT_PLAN) -> Plan:
             spatial["rules"] = _read_yaml(folder / "rules.yaml") or []
     # The table of responsible units (a suggestion for 交办, not plan text): optional.
     units = _read_yaml(folder / "units.yaml") if (folder / "units.yaml").exists() else None
+    # The quota ledger's rules (caps, 拆占比, release schedule, account chart): optional.
+    ledger = _read_yaml(folder / "ledger.yaml") if (folder / "ledger.yaml").exists() else None
     try:
         return Plan.model_validate(
             {"meta": head.get("meta"), "notes": head.get("notes", []), "targets": targets, "spatial": spatial,
-             "units": units}
+             "units": units, "ledger": ledger}
         )
     except ValidationError as e:
         lines = []

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from planwatch.ledger.rules import LedgerRules
 from planwatch.plan.spatial import Spatial
 
 
@@ -241,6 +242,7 @@ class Plan(Strict):
     notes: list[str] = []  # package-level notes: reconstructions and ambiguities
     spatial: Spatial | None = None  # the one map's layer types and the spatial rules
     units: Units | None = None  # the table of responsible units for the findings register (units.yaml)
+    ledger: LedgerRules | None = None  # the quota ledger's rules (ledger.yaml)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Plan:
@@ -276,6 +278,12 @@ class Plan(Strict):
         for target_id in self.units.indicators if self.units else {}:
             if target_id not in seen:
                 raise ValueError(f"units.yaml: indicator {target_id} is not a target of this plan")
+        if self.ledger is not None:
+            if sorted(self.ledger.district_ring) != sorted(self.meta.districts):
+                raise ValueError("ledger.yaml: district_ring must list exactly the plan's districts")
+            for name, ref in self.ledger.references.items():
+                if ref.target not in seen:
+                    raise ValueError(f"ledger.yaml: reference {name}: {ref.target} is not a target of this plan")
         return self
 
     def primary(self, target_id: str) -> str:

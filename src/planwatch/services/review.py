@@ -119,4 +119,148 @@ def check_rules(store: Store, plan: Plan, year: int, *, engine: str = "geopandas
     return RulesCheck(year, results, verdicts.set_index("id") if len(verdicts) else None)
 
 
-__all__ = ["Review", "RulesCheck", "check_engine", "check_rules", "require_layers", "review_features"]
+# ------------------------------------------------------------------ review, then reserve (review --reserve)
+
+# The project attributes ``review --reserve`` reads (map a file's own names with --field floor_area=JZMJ).
+RESERVE_FIELDS = {"floor_area": "floor_area", "land": "new_land"}  # quota → attribute
+DISTRICT_FIELD = "district"
+
+
+@dataclass(frozen=True)
+class ProjectReservation:
+    """What ``review --reserve`` did for one project (one reviewed feature): ``reserved`` (the
+    postings), ``refused`` (a forbidden conflict, or the ledger's refusal: ``reason``) or ``nothing``
+    (no amount to reserve)."""
+
+    project: str
+    district: str
+    outcome: str
+    reason: str
+    amounts: dict  # quota → m² asked
+    posted: list  # planwatch.services.ledger.Posted
+
+    def to_records(self) -> dict:
+        return jsonable({"project": self.project, "district": self.district, "outcome": self.outcome,
+                         "reason": self.reason, "amounts": self.amounts, "posted": [p.to_records() for p in self.posted]})
+
+
+def review_and_reserve(store: StoreSource, plan: Plan, project_file: Path, *, engine: str = "geopandas",
+                       crs: str | None = None, fields: Sequence[str] | None = None, encoding: str | None = None,
+                       project: str | None = None, by: str | None = None, when=None,
+                       illustrative: bool = False) -> tuple[Review, list[ProjectReservation]]:
+    """Review each project (feature) of ``project_file`` against the one map; one with no forbidden
+    conflict also reserves its floor area (attribute ``floor_area``, m²) and, when it is new
+    construction land, its land (``new_land``, m²; absent or 0: none) from its district's pools
+    (attribute ``district``, else the district of the store's districts layer holding most of it). A
+    forbidden conflict reserves nothing and says why. The keys are the project's and the amount's, so
+    running the same review again reserves nothing twice. Both quotas of a project are reserved, or
+    neither: when the second is refused, the first is cancelled (both recorded)."""
+    from planwatch.onemap.layers import read_options
+    from planwatch.onemap.review.review import ReviewInputError, read_features, review_frame
+    from planwatch.services import ledger
+
+    rules = ledger.rules_of(plan)
+    check_engine(engine)
+    store = opened(store)
+    require_layers(store)
+    try:
+        with read_options(encoding=encoding, fields=fields or ()):
+            frame = read_features(project_file)
+        result = review_frame(frame, store, plan, engine, source=str(project_file), crs=crs)
+    except (ReviewInputError, ConnectionError) as e:
+        raise ServiceError(str(e)) from None
+    if project is not None and len(frame) != 1:
+        raise ServiceError(f"--project names one project, but {project_file} holds {len(frame)} features: give each "
+                           "an id attribute instead (--field id=XMBH)", usage=True)
+    if RESERVE_FIELDS["floor_area"] not in frame.columns:
+        raise ServiceError(f"{project_file}: no {RESERVE_FIELDS['floor_area']} attribute (the floor area to reserve, "
+                           f"m²); map the file's own with --field floor_area=NAME (it has: "
+                           f"{', '.join(str(c) for c in frame.columns if c != frame.geometry.name)})")
+    asked = _asked(rules, frame, project_file)  # every amount checked before anything is posted
+    districts = _districts(store, plan, frame, result, project_file)
+    out = []
+    for i, fid in enumerate(result.features["id"]):
+        name = project or str(fid)
+        forbidden = result.conflicts[(result.conflicts["feature"] == i) & (result.conflicts["severity"] == "forbidden")]
+        amounts = {q: ledger.to_m2(rules, q, a) for q, a in asked[i].items() if a}
+        if len(forbidden):
+            why = "; ".join(f"{r.layer_name} {r.overlap_m2:,.1f} m²（第{r.article}条：{r.rule}）"
+                            for r in forbidden.itertuples(index=False))
+            out.append(ProjectReservation(name, districts[i], "refused", f"forbidden conflict, nothing reserved: {why}",
+                                          amounts, []))
+            continue
+        if not amounts:
+            out.append(ProjectReservation(name, districts[i], "nothing", "no floor area or new land to reserve",
+                                          amounts, []))
+            continue
+        posted = []
+        try:
+            for quota, steps in asked[i].items():
+                if steps:
+                    posted.append(ledger.reserve_steps(store, plan, project=name, quota=quota, district=districts[i],
+                                                       steps=steps, by=by, when=when, illustrative=illustrative,
+                                                       memo=f"review --reserve {Path(project_file).name}"))
+        except ServiceError as e:
+            for done in posted:  # both quotas or neither
+                if not done.repeated:
+                    ledger.cancel(store, plan, project=name, quota=done.batch["quota"], by=by, when=when,
+                                  illustrative=illustrative, memo=f"review --reserve: the other quota was refused ({e})")
+            out.append(ProjectReservation(name, districts[i], "refused", str(e), amounts, []))
+            continue
+        out.append(ProjectReservation(name, districts[i], "reserved", "", amounts, posted))
+    return Review(Path(project_file), result, None), out
+
+
+def _asked(rules, frame, source) -> list[dict]:
+    """Per feature, quota → amount in steps (0 when the attribute is absent or 0), each value checked."""
+    from planwatch.ledger.amounts import AmountError, parse_amount
+
+    out = []
+    for n, row in enumerate(frame.itertuples(index=False), start=1):
+        asked = {}
+        for quota, attr in RESERVE_FIELDS.items():
+            value = getattr(row, attr, None) if attr in frame.columns else None
+            if value is None or (isinstance(value, float) and value != value and quota != "floor_area"):
+                asked[quota] = 0
+                continue
+            try:
+                asked[quota] = parse_amount(value, rules.quotas[quota], attr, allow_zero=True)
+            except AmountError as e:
+                raise ServiceError(f"{source}: feature {n}: {e}") from None
+        out.append(asked)
+    return out
+
+
+def _districts(store, plan, frame, result, source) -> list[str]:
+    """Each feature's district: its ``district`` attribute, else the stored districts layer's district
+    holding most of it."""
+    known = plan.meta.districts
+    if DISTRICT_FIELD in frame.columns:
+        values = [str(v).strip() for v in frame[DISTRICT_FIELD]]
+        for n, v in enumerate(values, start=1):
+            if v not in known:
+                raise ServiceError(f"{source}: feature {n}: district {v[:40]!r} is not one of the plan's districts "
+                                   f"({', '.join(known)})")
+        return values
+    if "districts" not in set(store.layers()["layer_type"]):
+        raise ServiceError(f"{source}: no district attribute and no districts layer in the store: give each project "
+                           "its district (--field district=NAME) or load the districts layer")
+    import geopandas as gpd
+
+    d = store.read_layer("districts").to_crs(result.features.crs)[["district", "geometry"]]
+    feats = gpd.GeoDataFrame({"i": range(len(result.features))}, geometry=result.features.geometry.values,
+                             crs=result.features.crs)
+    pieces = gpd.overlay(feats, d, how="intersection", keep_geom_type=True)
+    pieces["a"] = pieces.area
+    best = pieces.sort_values("a").groupby("i")["district"].last()
+    missing = [int(i) + 1 for i in range(len(feats)) if i not in best.index]
+    if missing:
+        raise ServiceError(f"{source}: feature {missing[0]} lies in no district of the districts layer; give its "
+                           "district attribute")
+    return [str(best[i]) for i in range(len(feats))]
+
+
+__all__ = [
+    "ProjectReservation", "Review", "RulesCheck", "check_engine", "check_rules", "require_layers", "review_and_reserve",
+    "review_features",
+]

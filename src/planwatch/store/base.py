@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not need it
+    from datetime import date
+
     import geopandas as gpd
 
+    from planwatch.ledger.rules import LedgerRules
     from planwatch.store.findings import MergeResult
 
 
@@ -50,7 +53,7 @@ def mask_dsn(dsn: str) -> str:
 
 # ------------------------------------------------------------------ schema versions (both backends)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Every schema version and what it brought, oldest first: both backends keep this history in
 # pw_schema_history (a new store records every version at its creation, an upgraded one each version
 # as it is applied) and the current version in pw_meta (key schema_version).
@@ -60,6 +63,7 @@ SCHEMA_HISTORY: list[tuple[int, str]] = [
     (3, "+ judgements and their evidence files (append-only)"),
     (4, "+ schema history, stable layer names ly_<type>, QGIS default styles in layer_styles"),
     (5, "+ the findings register: findings, their events, evidence files (append-only)"),
+    (6, "+ the quota ledger: accounts, batches, entries, reservations, resolutions (append-only)"),
 ]
 PREDATES_HISTORY = "(applied before the schema history was kept; recorded at the upgrade)"
 SCHEMA_HISTORY_COLUMNS = ["version", "description", "applied_at", "planwatch_version"]
@@ -199,6 +203,27 @@ RECORD_TABLES: list[RecordTable] = [
     RecordTable("pw_finding_evidence", "evidence_id", {
         "evidence_id": "id", "finding_id": "int", "event_id": "int", "sha256": "text", "file_name": "text",
         "size": "int", "uploader": "text", "effective": "text", "uploaded_at": "time", "illustrative": "bool",
+    }),
+    # the quota ledger (schema 6, see planwatch.store.ledger)
+    RecordTable("pw_ledger_accounts", "account_id", {
+        "account_id": "id", "name": "text", "kind": "text", "quota": "text", "district": "text", "ring": "text",
+        "year": "int", "project": "text", "balance": "int", "version": "int", "created_at": "time",
+    }),
+    RecordTable("pw_ledger_batches", "batch_id", {
+        "batch_id": "id", "op": "text", "quota": "text", "idem_key": "text", "request": "text", "actor": "text",
+        "at": "time", "effective": "text", "memo": "text", "ref": "text", "year": "int", "corrects": "int",
+        "illustrative": "bool", "plan_id": "text", "planwatch_version": "text", "detail": "text",
+    }),
+    RecordTable("pw_ledger_entries", "entry_id", {
+        "entry_id": "id", "batch_id": "int", "account_id": "int", "amount": "int", "balance_before": "int",
+        "balance_after": "int", "account_version": "int",
+    }),
+    RecordTable("pw_ledger_reservations", "reservation_id", {
+        "reservation_id": "id", "batch_id": "int", "project": "text", "quota": "text", "district": "text",
+        "amount": "int", "expires": "text",
+    }),
+    RecordTable("pw_ledger_resolutions", "resolution_id", {
+        "resolution_id": "id", "reservation_id": "int", "batch_id": "int", "action": "text", "committed": "int",
     }),
 ]
 RECORDS = {t.name: t for t in RECORD_TABLES}
@@ -572,6 +597,21 @@ class Store(ABC):
         """The content of a finding's evidence file, by its sha256 (checked); ``KeyError`` if none."""
 
     # ------------------------------------------------------------------ layers (the one map)
+
+    # ------------------------------------------------------------------ the quota ledger (流量池)
+
+    @abstractmethod
+    def ledger_post(self, rules: LedgerRules, op: str, params: dict, *, key: str, actor: str, effective: date,
+                    memo: str, illustrative: bool, plan_id: str) -> dict:
+        """Post one ledger operation in one transaction, writers one at a time (see
+        :func:`planwatch.store.ledger.post`): balanced entries, balances before and after, caps kept, an
+        idempotency ``key`` answered once. A refusal raises
+        :class:`planwatch.ledger.post.LedgerRefusal` and writes nothing."""
+
+    @abstractmethod
+    def ledger_tables(self) -> dict[str, pd.DataFrame]:
+        """The five ledger tables (:data:`planwatch.store.ledger.LEDGER_TABLES`) read in one consistent
+        view, each in id order."""
 
     @abstractmethod
     def write_layer(

@@ -33,6 +33,7 @@ import pandas as pd
 
 from planwatch import __version__
 from planwatch.store import findings as register
+from planwatch.store import ledger as quota_ledger
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -353,7 +354,7 @@ class GeoPackageStore(Store):
             elif not columns:
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
             con.execute(_OBSERVATIONS_INDEX)
-            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES, *register.sqlite_ddl()):
+            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES, *register.sqlite_ddl(), *quota_ledger.sqlite_ddl()):
                 con.execute(statement)
             self._stable_layer_names(con)
             recorded = {r[0] for r in con.execute("SELECT version FROM pw_schema_history")}
@@ -538,6 +539,22 @@ class GeoPackageStore(Store):
     def evidence_file(self, sha256: str) -> bytes:
         with closing(self._connect()) as con:
             return register.read_file(con, register.SQLITE, sha256)
+
+    # ------------------------------------------------------------------ the quota ledger (流量池)
+
+    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id) -> dict:
+        with self._write() as con:  # BEGIN IMMEDIATE: one writer at a time
+            return quota_ledger.post(con, register.SQLITE, rules, op, params, key=key, actor=actor, effective=effective,
+                                     memo=memo, illustrative=illustrative, plan_id=plan_id,
+                                     planwatch_version=__version__, lock=lambda con: None)
+
+    def ledger_tables(self) -> dict[str, pd.DataFrame]:
+        with closing(self._connect()) as con:
+            con.execute("BEGIN")  # one read transaction: one consistent view of the five tables
+            try:
+                return quota_ledger.read_all(con, register.SQLITE)
+            finally:
+                con.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ layers
 

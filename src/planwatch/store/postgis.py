@@ -38,6 +38,7 @@ from psycopg import errors, sql
 
 from planwatch import __version__
 from planwatch.store import findings as register
+from planwatch.store import ledger as quota_ledger
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -309,7 +310,7 @@ class PostGISStore(Store):
                 raise StoreError(f"{self.dsn}: the database has no PostGIS on the search path and planwatch cannot "
                                  f"add it ({' '.join(str(e).split())}); run CREATE EXTENSION postgis as the "
                                  "database's owner") from None
-        for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl()):
+        for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl(), *quota_ledger.postgres_ddl()):
             con.execute(statement)
         self._record_history(con, before=0)
         return versions_after(0)
@@ -350,6 +351,9 @@ class PostGISStore(Store):
                                            layer_style(layer_type, geometry_type, bool(record["synthetic"])))
         if before < 5:  # v5: the findings register
             for statement in register.postgres_ddl():
+                con.execute(statement)
+        if before < 6:  # v6: the quota ledger
+            for statement in quota_ledger.postgres_ddl():
                 con.execute(statement)
         self._record_history(con, before)
         return versions_after(before)
@@ -494,6 +498,18 @@ class PostGISStore(Store):
 
     def evidence_file(self, sha256: str) -> bytes:
         return self._read(register.read_file, sha256)
+
+    # ------------------------------------------------------------------ the quota ledger (流量池)
+
+    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id) -> dict:
+        return self._transaction(lambda con: quota_ledger.post(
+            con, _DIALECT, rules, op, params, key=key, actor=actor, effective=effective, memo=memo,
+            illustrative=illustrative, plan_id=plan_id, planwatch_version=__version__, lock=_lock_pools))
+
+    def ledger_tables(self) -> dict[str, pd.DataFrame]:
+        with self._connect() as con, con.transaction():
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one view of the five tables
+            return quota_ledger.read_all(con, _DIALECT)
 
     # ------------------------------------------------------------------ layers
 
@@ -861,3 +877,9 @@ def _order(*columns: str) -> sql.Composable:
         ref = sql.Identifier(*c.rstrip(":").split("."))
         terms.append(ref if number else sql.SQL('{} COLLATE "C"').format(ref))
     return sql.SQL(", ").join(terms)
+
+
+def _lock_pools(con: psycopg.Connection) -> None:
+    """The ledger's lock: every pool account, FOR UPDATE, in account-id order (every posting takes them
+    in the same order, so two postings never deadlock; one waits for the other)."""
+    con.execute("SELECT account_id FROM pw_ledger_accounts WHERE kind = 'pool' ORDER BY account_id FOR UPDATE")
