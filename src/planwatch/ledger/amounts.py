@@ -22,8 +22,12 @@ def parse_amount(text, quota: Quota, option: str = "--amount", *, allow_zero: bo
     Refused with :class:`AmountError`: not a number, not finite, zero or negative (zero allowed with
     ``allow_zero``), or more decimals than the quota allows."""
     shown = str(text).strip()
+    if any(c in shown for c in ",_，"):  # 1,5 could be 15 or 1.5: refused, never guessed
+        raise AmountError(f"{option} {shown[:40]!r}: write the amount without separators (e.g. 1500000.5)")
+    if not shown.isascii():
+        raise AmountError(f"{option} {shown[:40]!r}: write the amount in ASCII digits (e.g. 1500000.5)")
     try:
-        value = Decimal(shown.replace(",", "").replace("_", "")) if not isinstance(text, float) else Decimal(repr(text))
+        value = Decimal(shown) if not isinstance(text, float) else Decimal(repr(text))
     except (InvalidOperation, ValueError):
         raise AmountError(f"{option} {shown[:40]!r}: not a number (give the amount in {quota.unit}, e.g. 1500.5)") from None
     if not value.is_finite():

@@ -62,6 +62,7 @@ _CONSTRAINTS = {
 _INDEXES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS pw_ledger_batches_corrects ON pw_ledger_batches (corrects) WHERE corrects > 0",
     "CREATE INDEX IF NOT EXISTS pw_ledger_entries_batch ON pw_ledger_entries (batch_id)",
+    "CREATE INDEX IF NOT EXISTS pw_ledger_batches_op ON pw_ledger_batches (op)",
     "CREATE INDEX IF NOT EXISTS pw_ledger_reservations_project ON pw_ledger_reservations (project)",
 ]
 
@@ -159,7 +160,13 @@ class _Book:
     def ensure_accounts(self, accounts: Sequence[P.Account]) -> None:
         """Create the accounts that are not there yet (in name order, so concurrent creators agree)."""
         now = utc_now()
+        names = sorted({a.name for a in accounts})
+        have = {r[0] for r in self.all(f"SELECT name FROM pw_ledger_accounts WHERE name IN ({', '.join('?' * len(names))})",
+                                       names)} if names else set()
         for a in sorted(accounts, key=lambda a: a.name):
+            if a.name in have:
+                continue
+            have.add(a.name)
             self.con.execute(self.d.q(
                 "INSERT INTO pw_ledger_accounts (name, kind, quota, district, ring, year, project, balance, version, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?) ON CONFLICT (name) DO NOTHING"),
@@ -184,14 +191,15 @@ class _Book:
                 out[name] = (int(row[0]), int(row[1]), int(row[2]))
         return out
 
-    def totals(self) -> P.Totals:
+    def totals(self, quota: str) -> P.Totals:
+        """What the caps of ``quota`` measure (the other quotas' caps are not touched by its postings)."""
         by_kind = {(q, dd, k): int(v) for q, dd, k, v in self.all(
-            "SELECT quota, district, kind, SUM(balance) FROM pw_ledger_accounts WHERE district <> '' "
-            "GROUP BY quota, district, kind")}
+            "SELECT quota, district, kind, SUM(balance) FROM pw_ledger_accounts WHERE quota = ? AND district <> '' "
+            "GROUP BY quota, district, kind", [quota])}
         released = {(q, dd, int(y)): int(v) for q, dd, y, v in self.all(
-            "SELECT a.quota, a.district, b.year, SUM(e.amount) FROM pw_ledger_entries e "
-            "JOIN pw_ledger_batches b ON b.batch_id = e.batch_id JOIN pw_ledger_accounts a ON a.account_id = e.account_id "
-            "WHERE b.op = 'release' AND a.kind = 'pool' GROUP BY a.quota, a.district, b.year")}
+            "SELECT a.quota, a.district, b.year, SUM(e.amount) FROM pw_ledger_batches b "
+            "JOIN pw_ledger_entries e ON e.batch_id = b.batch_id JOIN pw_ledger_accounts a ON a.account_id = e.account_id "
+            "WHERE b.op = 'release' AND b.quota = ? AND a.kind = 'pool' GROUP BY a.quota, a.district, b.year", [quota])}
         return P.Totals(by_kind, released)
 
     def open_reservations(self, project: str | None = None, quota: str | None = None) -> list[dict]:
@@ -261,12 +269,17 @@ def post(con, d: Dialect, rules: LedgerRules, op: str, params: dict, *, key: str
 def _issue_schedule(book: _Book, **meta) -> None:
     """Issue each year's release plan up to the schedule (once per amount: the key names it)."""
     r = book.rules
+    from planwatch.ledger.amounts import from_unit
+
+    keys = [f"issue:{q}:{year}:{from_unit(amount, r.quotas[q])}" for q, years in r.schedule.amounts.items()
+            for year, amount in years.items()]
+    if keys and book.one(f"SELECT COUNT(*) FROM pw_ledger_batches WHERE idem_key IN ({', '.join('?' * len(keys))})",
+                         keys)[0] == len(keys):
+        return  # the schedule as it stands is issued (the usual case: one index lookup per year)
     issued = {(q, int(y)): int(v) for q, y, v in book.all(
         "SELECT a.quota, a.year, SUM(e.amount) FROM pw_ledger_entries e JOIN pw_ledger_batches b ON b.batch_id = e.batch_id "
         "JOIN pw_ledger_accounts a ON a.account_id = e.account_id WHERE b.op = 'issue' AND a.kind = 'plan' "
         "GROUP BY a.quota, a.year")}
-    from planwatch.ledger.amounts import from_unit
-
     for q, years in r.schedule.amounts.items():
         for year, amount in sorted(years.items()):
             want = from_unit(amount, r.quotas[q])
@@ -357,7 +370,7 @@ def _write(book: _Book, posting: P.Posting, *, key: str, request: str, actor: st
     book.ensure_accounts(posting.accounts())
     current = book.balances([a.name for a, _ in posting.legs])
     after = P.apply_legs(r, {n: v[1] for n, v in current.items()}, posting)
-    P.check_caps(r, book.totals(), posting)
+    P.check_caps(r, book.totals(posting.quota), posting)
     now = utc_now()
     batch_id = int(con.execute(d.q(
         "INSERT INTO pw_ledger_batches (op, quota, idem_key, request, actor, at, effective, memo, ref, year, corrects, "
