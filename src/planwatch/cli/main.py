@@ -287,7 +287,8 @@ def demo(
     year: int = 2022,
 ) -> None:
     """The Beijing demo check-up: import the shipped real observations and the demo one map
-    (real districts, stations and 圈层; synthetic control lines and zones) into a fresh store,
+    (real districts, stations and 圈层; synthetic control lines and zones) into a fresh store, play
+    an illustrative (示意) findings cycle and a year of illustrative quota ledger operations,
     then write the YEAR report into OUT and the five-year evaluation report of the plan period (as of
     its last year) into OUT/five-year."""
     with status_line() as progress:
@@ -302,6 +303,15 @@ def demo(
               f"(planwatch findings list --db {db}); 示意 (illustrative): finding #{run.cycle.get('verified')} played "
               f"交办 → 整改完成 → 销号, finding #{run.cycle.get('overdue')} assigned with a past deadline (overdue)",
               highlight=False)
+    lg = run.ledger
+    out.print(f"quota ledger {year} (示意 illustrative): {len(lg.batches)} operations posted with effective dates across "
+              f"{year}, {len(lg.expired)} of them a reservation expired on {year}-12-31, and the release plan's "
+              f"{lg.issued} issuance batches the ledger posts itself (planwatch ledger accounts --db {db}; "
+              f"planwatch ledger history --db {db})", highlight=False)
+    if lg.refused:
+        r = lg.refused
+        out.print(f"  refused as it should be, nothing written: {r['op']} {r['project']} on {r['date']}: {r['message']}",
+                  highlight=False, markup=False)
     for fmt, path in run.annual.paths.items():
         out.print(f"{fmt}: {path}", highlight=False)
     for fmt, path in run.five_year.paths.items():

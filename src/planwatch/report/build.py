@@ -28,6 +28,7 @@ from planwatch.evaluate.engine import (
 from planwatch.evaluate.problems import problem_list
 from planwatch.evaluate.select import as_published, split_graded
 from planwatch.findings.view import REGISTER_COLUMNS, register_view
+from planwatch.ledger.summary import LedgerSummary, summarize
 from planwatch.plan.model import MEASURE_ZH, Plan
 from planwatch.report import write_report
 from planwatch.report.context import (
@@ -37,6 +38,7 @@ from planwatch.report.context import (
     ReportContext,
     targets_frame,
 )
+from planwatch.report.ledger_section import cover_note
 from planwatch.store.base import SERIES_KEY, SYNTHETIC_MARK, Store
 
 # How the sources of computed figures read in Chinese.
@@ -170,6 +172,7 @@ def build_context(
     synthetic_layers: bool = False,
     findings: pd.DataFrame | None = None,
     as_of: str = "",
+    ledger: LedgerSummary | None = None,
 ) -> ReportContext:
     """The check-up report of ``year`` for ``plan`` from the newest revision of each observation.
 
@@ -177,7 +180,8 @@ def build_context(
     their values join the observations as computed figures of their targets (not stored), so the
     rules page and the indicator pages show one verdict. ``findings`` (the register view, see
     :func:`findings_register`) with its check date ``as_of`` (YYYY-MM-DD) replaces the computed
-    问题清单与对策建议 by the register's 问题清单, 整改进展 and 对策建议."""
+    问题清单与对策建议 by the register's 问题清单, 整改进展 and 对策建议. ``ledger`` (see
+    :func:`ledger_summary`) adds the section 指标流量池与用地台账."""
     obs = with_rule_observations(plan, observations, rule_results, year)
     ev = checkup(plan, obs, year)
     has_rules = rule_results is not None and len(rule_results)
@@ -215,7 +219,7 @@ def build_context(
         evaluation=ev,
         rollup=roll,
         sources=_sources(obs, plan),
-        notes=_notes(plan, ev, related_view, synthetic_layers, year),
+        notes=_notes(plan, ev, related_view, synthetic_layers, year) + [n for n in (cover_note(ledger),) if n],
         related=related_view,
         coverage=coverage,
         problems=problems,
@@ -227,6 +231,7 @@ def build_context(
         counts=counts,
         findings=findings if findings is not None else pd.DataFrame(columns=REGISTER_COLUMNS),
         as_of=as_of,
+        ledger=ledger,
     )
 
 
@@ -339,11 +344,20 @@ def findings_register(store: Store, year: int, as_of: date) -> pd.DataFrame:
                          evidence[evidence["finding_id"].astype(int).isin(ids)], as_of)
 
 
+def ledger_summary(store: Store, plan: Plan, year: int) -> LedgerSummary | None:
+    """The quota ledger of ``store`` as the ``year`` report shows it (as of 31 December); None when
+    the plan has no ledger rules (``ledger.yaml``)."""
+    if plan.ledger is None:
+        return None
+    return summarize(plan.ledger, store.ledger_tables(), plan, year)
+
+
 def build_report(plan: Plan, store: Store, year: int, out_dir: Path, *, as_of: date | None = None) -> dict[str, Path]:
     """Evaluate ``year`` from ``store`` and write report.html / .pdf / .docx / .xlsx into ``out_dir``.
 
     The findings register of ``year`` and earlier, when the store holds one, gives the report's
-    问题清单, 整改进展 and 对策建议, overdue computed on ``as_of`` (default: today)."""
+    问题清单, 整改进展 and 对策建议, overdue computed on ``as_of`` (default: today); the quota ledger, when
+    the plan has ledger rules, the section 指标流量池与用地台账."""
     from planwatch.report.maps import map_layers_from_store, one_map_figure
 
     registry = layers_present(store)
@@ -364,5 +378,5 @@ def build_report(plan: Plan, store: Store, year: int, out_dir: Path, *, as_of: d
     as_of = as_of or date.today()
     ctx = build_context(plan, store.observations(), year, maps=maps, rule_results=rule_results, districts=districts,
                         synthetic_layers=synthetic_layers, findings=findings_register(store, year, as_of),
-                        as_of=as_of.isoformat())
+                        as_of=as_of.isoformat(), ledger=ledger_summary(store, plan, year))
     return write_report(ctx, out_dir)

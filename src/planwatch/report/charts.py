@@ -374,3 +374,52 @@ def five_year_legend(fmt: str = "svg") -> str | bytes:
         fig.legend(handles=handles, loc="center", ncol=5, frameon=False, fontsize=6.5, handlelength=2.2,
                    columnspacing=1.2, handletextpad=0.4)
         return _to_png(fig) if fmt == "png" else _to_svg(fig)
+
+
+LEDGER_PANEL_IN = (7.0, 2.3)  # one panel per quota, full text width
+LEDGER_SCALE = 10_000  # the chart's axis is in 万平方米 (the ledger keeps m²)
+LEDGER_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#546e7a",
+                  "#9e9d24", "#283593", "#00695c", "#8d6e63", "#d84315", "#4527a0", "#37474f")
+
+
+def ledger_chart(series: list[dict], year: int, *, mark: str = "", fmt: str = "svg") -> str | bytes:
+    """The quota pools' balances through ``year``: one panel per quota, one step line per pool (a
+    district's 流量池) with entries in the year, in 万平方米; a district has one colour in every panel.
+
+    ``series``: dicts of ``quota_name``, ``district`` and ``points`` ((YYYY-MM-DD, balance in m²),
+    in date order, from 1 January to 31 December); ``mark`` ("示意" or "") goes into each panel's
+    title. SVG text (``fmt="svg"``) or PNG bytes (``"png"``, for the DOCX)."""
+    from datetime import date
+
+    import matplotlib.dates as mdates
+
+    quotas = list(dict.fromkeys(s["quota_name"] for s in series))
+    districts = list(dict.fromkeys(s["district"] for s in series))  # one colour per district in every panel
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    with plt.rc_context(_rc()):
+        fig, axes = plt.subplots(len(quotas), 1, figsize=(LEDGER_PANEL_IN[0], LEDGER_PANEL_IN[1] * len(quotas)),
+                                 squeeze=False)
+        fig.subplots_adjust(left=0.09, right=0.80, top=1 - 0.22 / len(quotas), bottom=0.16 / len(quotas),
+                            hspace=0.55)
+        for ax, quota in zip(axes[:, 0], quotas, strict=True):
+            mine = [s for s in series if s["quota_name"] == quota]
+            for s in mine:
+                days = [date.fromisoformat(d) for d, _ in s["points"]]
+                values = [v / LEDGER_SCALE for _, v in s["points"]]
+                colour = LEDGER_COLOURS[districts.index(s["district"]) % len(LEDGER_COLOURS)]
+                ax.step(days, values, where="post", color=colour, linewidth=1.3, label=s["district"])
+            ax.set_xlim(start, end)
+            ax.xaxis.set_major_locator(mdates.MonthLocator())
+            ax.xaxis.set_major_formatter(lambda x, _pos: f"{mdates.num2date(x).month}月")
+            ax.yaxis.set_major_formatter(lambda v, _pos: format_number(v))
+            shown = [v / LEDGER_SCALE for s in mine for _, v in s["points"]]
+            low, high = min(0.0, *shown), max(0.0, *shown)
+            pad = (high - low) * 0.1 or 1.0
+            ax.set_ylim(low - (pad if low < 0 else 0), high + pad)
+            ax.grid(axis="y", color="#e0e0e0", linewidth=0.5)
+            ax.set_axisbelow(True)
+            title = f"{quota}：各区流量池余额（万平方米）" + (f"（{mark}）" if mark else "")
+            ax.set_title(title, loc="left", fontsize=7.5, color="#333333", pad=4)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=6.5, handlelength=1.8,
+                      title=f"{year}年有变动的流量池", title_fontsize=6.5, alignment="left")
+        return _to_png(fig) if fmt == "png" else _to_svg(fig)

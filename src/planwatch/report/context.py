@@ -14,6 +14,7 @@ import pandas as pd
 from planwatch.evaluate.engine import target_values_frame
 from planwatch.evaluate.engine import targets_frame as engine_targets_frame
 from planwatch.findings.view import REGISTER_COLUMNS
+from planwatch.ledger.summary import LedgerSummary
 from planwatch.plan.model import Plan
 
 # Level code -> (Chinese label, colour). Order is the board's column order.
@@ -67,6 +68,9 @@ class ReportContext:
       earlier, :data:`planwatch.findings.view.REGISTER_COLUMNS`), overdue computed on ``as_of`` (the
       check date, YYYY-MM-DD). Empty when the register has not been generated: the report then shows
       ``problems`` as 问题清单与对策建议; else 问题清单, 整改进展 and 对策建议 from the register.
+    - ``ledger``: the quota ledger as of the end of the year (:func:`planwatch.ledger.summary.summarize`);
+      None when the plan has no ledger rules (no section), ``ledger.empty`` when nothing is recorded
+      (the section says so in one sentence).
     """
 
     plan_title: str
@@ -90,6 +94,7 @@ class ReportContext:
     counts: dict = field(default_factory=dict)  # board totals: green/yellow/red/grey, related_only, nodata, targets
     findings: pd.DataFrame = field(default_factory=pd.DataFrame)
     as_of: str = ""  # the check date of the findings register (YYYY-MM-DD)
+    ledger: LedgerSummary | None = None
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the frame and the missing columns or unknown values."""

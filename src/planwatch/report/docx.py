@@ -2,7 +2,8 @@
 
 :func:`write_docx` walks :func:`planwatch.report.view.build_view` in the order of
 ``templates/report.html.j2``: the cover (summary, notices, contents), the board, 问题清单与对策建议
-(or, from the findings register, 问题清单, 整改进展 and 对策建议), the map, the district tables, the spatial rules, one section per category (indicator table, charts,
+(or, from the findings register, 问题清单, 整改进展 and 对策建议), the map, the district tables, the
+spatial rules, the quota ledger (指标流量池与用地台账), one section per category (indicator table, charts,
 related statistics, targets without a grade), forecasts and back-test, data coverage, sources and
 methods. The HTML's h2 and h3 become Word's built-in headings (标题 1, 标题 2), so the navigation pane
 and the table of contents work. Every table is a real Word table whose header row repeats on each
@@ -438,10 +439,12 @@ class _ReportDocument:
         widths: list[float | None] | None = None,
         size: float = TABLE_PT,
         center: tuple[int, ...] = (),
+        right: tuple[int, ...] = (),
     ):
         """A data table: shaded header row repeated on each page, rows kept whole across pages.
 
-        ``widths``: each column's share of the text width; ``None`` columns share what is left."""
+        ``widths``: each column's share of the text width; ``None`` columns share what is left;
+        ``center`` and ``right``: the columns centred or aligned right (amounts)."""
         n = len(columns)
         table = self.doc.add_table(rows=1, cols=n)
         table.style = self.doc.styles["Table Grid"]
@@ -459,12 +462,16 @@ class _ReportDocument:
             else:
                 _shade_cell(cell, HEADER_FILL)
                 p = self._cell_paragraph(cell, center=i in center)
+                if i in right:
+                    p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                 _run(p, title, size=size, bold=True)
         for values in rows:
             row = table.add_row()
             row._tr.get_or_add_trPr().append(_element("w:cantSplit"))
             for i, (cell, value) in enumerate(zip(row.cells, values, strict=True)):
                 self._fill(cell, value, size, center=i in center)
+                if i in right:
+                    cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
         shares = widths or [None] * n
         free = (1 - sum(w for w in shares if w)) / max(1, sum(w is None for w in shares))
         lengths = [Length(int(TEXT_WIDTH * (w or free))) for w in shares]
@@ -703,6 +710,66 @@ def _rules(w: _ReportDocument, v: dict) -> None:
     )
 
 
+def _ledger(w: _ReportDocument, v: dict) -> None:
+    """指标流量池与用地台账: the pools by district and 圈层, the year's release plan, the caps (an
+    exceeded one in red), the plan targets set against the ledger, the pools' balances over the year."""
+    lg = v["ledger"]
+    if lg is None:
+        return
+    w.heading(lg["title"], 1, anchor="ledger", new_page=True)
+    if lg["empty"]:
+        w.empty(lg["text"])
+        return
+    w.para(lg["lead"])
+    for i, note in enumerate(lg["notes"]):
+        p = w.para(("【示意】" if i == 0 else "") + note, size=9)
+        p.paragraph_format.space_after = Pt(2)
+        _box(p, NOTICE_BORDER, NOTICE_FILL)
+    amounts = tuple(range(2, 9))
+    for q in lg["quotas"]:
+        w.heading(q["district_title"], 2)
+        rows = [list(r) for r in q["district_rows"]] + [list(q["total"])]
+        w.table(q["district_columns"], rows, widths=[0.08, 0.08, *[None] * 7], size=SMALL_PT, right=amounts)
+        w.para(q["district_note"], small=True)
+        w.heading(q["ring_title"], 2)
+        w.table(q["ring_columns"], q["ring_rows"], widths=[0.08, 0.16, *[None] * 7], size=SMALL_PT, right=amounts)
+        w.para(q["ring_note"], small=True)
+    if lg["quiet"]:
+        w.empty(lg["quiet"])
+    if lg["plan_rows"]:
+        w.heading(lg["plan_title"], 2)
+        w.table(lg["plan_columns"], lg["plan_rows"], widths=[0.25, None, None, None], size=SMALL_PT, right=(1, 2, 3))
+        w.para(lg["plan_note"], small=True)
+    w.heading(lg["caps_title"], 2)
+    w.para(lg["caps_lead"])
+    rows, groups = [], []
+    for c in lg["caps"]:
+        groups.append((len(rows) + 1, len(rows) + len(c["rows"])))  # table rows, after the header
+        for i, x in enumerate(c["rows"]):
+            first = i == 0
+            rows.append([Lines(c["id"], "　".join([*c["marks"], c["quota"]])) if first else "",
+                         c["basis"] if first else "", x["scope"], c["measure"] if first else "", x["measured"],
+                         x["limit"], Badge("red", label="超出上限") if x["over"] else "未超出"])
+    table = w.table(lg["caps_columns"], rows, widths=[0.15, 0.25, 0.08, 0.17, None, None, 0.09], size=SMALL_PT,
+                    right=(4, 5))
+    for top, bottom in groups:  # a cap's name, basis and measure once, over its scopes
+        if bottom > top:
+            for column in (0, 1, 3):
+                merged = table.cell(top, column).merge(table.cell(bottom, column))
+                for p in merged.paragraphs[1:]:
+                    if not p.text:
+                        p._p.getparent().remove(p._p)
+    w.para(lg["caps_note"], small=True)
+    w.heading(lg["references_title"], 2)
+    rows = [[Lines(r["name"], f"{r['id']}　{r['source']}"), r["requirement"], Lines(r["ledger"][0], "\n".join(r["ledger"][1:])),
+             r["note"]] for r in lg["references"]]
+    w.table(lg["references_columns"], rows, widths=[0.15, 0.2, 0.27, None], size=SMALL_PT)
+    if lg["chart"]:
+        w.heading(lg["chart_title"], 2)
+        w.picture(lg["chart"], lg["chart_title"])
+        w.para(lg["chart_caption"], small=True)
+
+
 def _category(w: _ReportDocument, v: dict, s: dict, legend: bytes) -> None:
     w.heading(f"{s['numeral']}、{s['label']}", 1, anchor=s["anchor"], new_page=True)
     if s["rollup"]:
@@ -853,6 +920,7 @@ def write_docx(ctx: ReportContext, path: Path) -> Path:
     _maps(w, view)
     _districts(w, view)
     _rules(w, view)
+    _ledger(w, view)
     legend = legend_svg(fmt="png")
     for section in view["sections"]:
         _category(w, view, section, legend)

@@ -1,8 +1,8 @@
 """What the report prints, in print order, as plain dicts and strings: one view for HTML/PDF and DOCX.
 
 :func:`build_view` turns a :class:`ReportContext` into sections (cover, board, 问题清单 and 对策建议,
-map, districts, rules, one section per category, forecasts and back-test, data coverage, sources and
-methods). It formats numbers and words; it decides nothing — every level and reason comes from
+map, districts, rules, the quota ledger (:mod:`planwatch.report.ledger_section`), one section per
+category, forecasts and back-test, data coverage, sources and methods). It formats numbers and words; it decides nothing — every level and reason comes from
 the context, so the HTML, the PDF and the DOCX say the same thing.
 """
 
@@ -17,6 +17,7 @@ import planwatch
 from planwatch.evaluate.forecast import NO_BAND_ZH
 from planwatch.report.charts import band_words, format_number, indicator_chart
 from planwatch.report.context import LEVELS, ReportContext
+from planwatch.report.ledger_section import ledger_view
 from planwatch.store.base import SYNTHETIC_MARK
 
 CHINESE_NUMERALS = "一二三四五六七八九十"
@@ -343,6 +344,9 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
         toc.append(("districts", "分区评估"))
     if rules:
         toc.append(("rules", "空间规则检查"))
+    ledger = ledger_view(ctx.ledger, charts=charts)
+    if ledger is not None:
+        toc.append(("ledger", ledger["title"]))
     toc += [(s["anchor"], s["label"]) for s in sections]
     toc += [("forecasts", "预测与回测"), ("coverage", "数据覆盖情况"), ("sources", "数据来源与评估方法")]
     station = next((m["table"] for m in ctx.maps if m.get("table")), None)
@@ -352,7 +356,7 @@ def build_view(ctx: ReportContext, *, charts: str = "svg") -> dict:
         "rollup": records(ctx.rollup), "rollup_rule": ctx.rollup_rule, "counts": c,
         "problems": records(ctx.problems), "maps": list(ctx.maps), "station": station, "register": register,
         "no_register": NO_REGISTER.format(year=ctx.year), "no_register_hint": NO_REGISTER_HINT.format(year=ctx.year),
-        "districts": list(ctx.districts), "rules": rules, "sections": sections,
+        "districts": list(ctx.districts), "rules": rules, "ledger": ledger, "sections": sections,
         "forecasts": forecasts, "backtest": backtest, "coverage": records(ctx.coverage),
         "sources": list(ctx.sources), "methods": METHOD_NOTES,
     }  # fmt: skip

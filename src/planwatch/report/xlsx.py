@@ -1,7 +1,8 @@
 """Write the report's tables to one XLSX workbook a bureau can circulate: Chinese sheets and headers.
 
 Sheets, in order (:data:`SHEET_NAMES`): 看板, 问题清单, 评估结果, 相关统计, 空间规则, 分区数值, 预测与回测,
-数据覆盖, 观测数据, 指标目标, 数据来源. When the report has a findings register, 问题清单 is the register
+数据覆盖, 观测数据, 指标目标, 数据来源; 指标台账 (the quota ledger) follows 分区数值 when the plan has
+ledger rules. When the report has a findings register, 问题清单 is the register
 (as :mod:`planwatch.findings.xlsx` lays it out) and the sheets 整改进展 and 对策建议 follow it. Each column has a Chinese header (:data:`HEADERS`, with a few
 sheet-specific wordings); internal columns are left out. No English column names are written: the
 workbook is for readers, and machine readers have the CLI, the API and the observation CSVs (the
@@ -53,6 +54,7 @@ STORED_DECIMALS = 6  # a computed number (forecast, change, share) is stored to 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
 NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 PERCENT = re.compile(r"^([+-]?\d+(?:\.\d+)?)%$")
+AMOUNT_FORMAT = "#,##0.00"
 
 SHEET_NAMES = (
     "看板", "问题清单", "评估结果", "相关统计", "空间规则", "分区数值", "预测与回测", "数据覆盖", "观测数据", "指标目标",
@@ -107,7 +109,8 @@ COMPARATOR_ZH = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<", "≈":
 class Column:
     """One sheet column: the frame column ``key``, its Chinese header and how its cells are written.
 
-    ``kind``: "text" (``codes`` translates codes), "level", "bool", "int", "article" (第N条),
+    ``kind``: "text" (``codes`` translates codes), "level", "bool", "int", "article" (第N条), "amount"
+    (a ledger amount in m², two decimals with thousands separators),
     "published" (a figure as published: a numeric text keeps its digits), "number", "percent" (a
     fraction shown as a per cent), "raw" (a number as stored, General format) or "auto" (cells of a
     table the report already formatted: numeric texts become numbers).
@@ -265,6 +268,8 @@ def _cell(col: Column, row: dict):
         return f"第{int(v)}条", None
     if col.kind in ("published", "auto"):
         return _published(v)
+    if col.kind == "amount":  # a ledger amount in m², kept to the ledger's two decimals
+        return (round(float(v), 2), AMOUNT_FORMAT) if isinstance(v, int | float) and not isinstance(v, bool) else (str(v), None)
     if col.kind in ("raw", "number", "percent"):
         if not isinstance(v, int | float) or isinstance(v, bool):
             return str(v), None
@@ -372,6 +377,7 @@ def sheet_tables(ctx: ReportContext) -> dict[str, list[Table]]:
         "相关统计": [_frame_table(ctx.related, RELATED)],
         "空间规则": [_frame_table(ctx.rules, RULES)],
         "分区数值": districts,
+        **ledger_sheet(ctx),
         "预测与回测": [forecasts, backtest],
         "数据覆盖": [_frame_table(ctx.coverage, COVERAGE)],
         "观测数据": [observations],
@@ -421,6 +427,84 @@ def register_sheets(ctx: ReportContext) -> dict:
                            captions=[register["measures_lead"] if register["open"] else register["no_measures"],
                                      *register["notes"]])],
     }  # fmt: skip
+
+
+POOL_COLUMNS = [Column("released", "累计释放", "amount"), Column("credited", "减量挂钩入池", "amount"),
+                Column("transferred", "调剂净额", "amount"), Column("reserved", "预留", "amount"),
+                Column("committed", "已使用", "amount"), Column("available", "余额（可用）", "amount"),
+                Column("demolished", "已拆除（减量）", "amount")]
+CAP_COLUMNS = _cols(
+    Column("id", "约束"), Column("marks", "备注"), Column("quota", "指标"), Column("article", "条文", "article"),
+    Column("quote", "原文摘录"), Column("scope", "范围"), Column("measure", "口径"), Column("measured", "台账数值（平方米）", "amount"),
+    Column("limit", "上限（平方米）", "amount"), Column("result", "结果"),
+)
+REFERENCE_COLUMNS = _cols(
+    Column("target_id", "规划指标编号"), Column("target_name", "规划指标"), Column("source", "出处"),
+    Column("requirement", "规划要求"), Column("scope", "范围"), Column("held", "流量池余额（平方米）", "amount"),
+    Column("reserved", "预留（平方米）", "amount"), Column("committed", "已使用（平方米）", "amount"),
+    Column("demolished", "已拆除（平方米）", "amount"), Column("figure", "台账口径"), Column("net", "台账数值（平方米）", "amount"),
+    Column("converted", "折合（规划指标单位）", "raw"), Column("unit", "规划指标单位"),
+    Column("implied", "基期值加台账净变化（推算）", "raw"), Column("note", "说明"),
+)
+SERIES_COLUMNS = _cols(Column("quota", "指标"), Column("district", "区"), Column("ring", "圈层"), Column("day", "业务日期"),
+                       Column("balance", "流量池余额（平方米）", "amount"))
+
+
+def ledger_sheet(ctx: ReportContext) -> dict:
+    """The sheet 指标台账 (none when the plan has no ledger rules): each quota's pools by district
+    and by 圈层, the year's release plan, every cap's every scope, the plan targets set against the
+    ledger and each pool's balance through the year; one sentence when nothing is recorded."""
+    from dataclasses import asdict
+
+    from planwatch.report.ledger_section import MARK, MEASURE_ZH, OVER, ledger_view
+
+    s = ctx.ledger
+    view = ledger_view(s, charts=None)
+    if view is None:
+        return {}
+    if view["empty"]:
+        return {"指标台账": [Table([], [], title=view["text"])]}
+    mark = f"（{MARK}）" if view["mark"] else ""
+    tables = [Table([], [], title=f"{view['title']}{mark}", captions=[view["lead"], *view["notes"]])]
+    for q, shown in zip([q for q in s.quotas if q.active], view["quotas"], strict=True):
+        tables.append(Table([Column("name", "区"), Column("ring", "圈层"), *POOL_COLUMNS],
+                            [*(asdict(r) for r in q.districts), asdict(q.total) | {"name": "全市合计", "ring": ""}],
+                            title=shown["district_title"],
+                            captions=[shown["district_note"]]))
+        tables.append(Table([Column("name", "圈层"), Column("ring", "所含区"), *POOL_COLUMNS], [asdict(r) for r in q.rings],
+                            title=shown["ring_title"], captions=[shown["ring_note"]]))
+    if view["quiet"]:
+        tables.append(Table([], [], title=view["quiet"]))
+    plans = [{"name": q.name, "planned": q.planned, "released": q.released_from_plan, "left": q.unreleased}
+             for q in s.quotas if q.plan_year is not None]
+    if plans:
+        tables.append(Table([Column("name", "指标"), Column("planned", "年度释放计划", "amount"),
+                             Column("released", "已释放", "amount"), Column("left", "尚未释放", "amount")], plans,
+                            title=view["plan_title"], captions=[view["plan_note"]]))
+    caps = [{"id": c.id, "marks": MARK if c.illustrative else "", "quota": c.quota_name, "article": c.article,
+             "quote": c.quote, "scope": x.scope, "measured": x.measured, "limit": x.limit,
+             "measure": f"{s.year}年释放量" if c.measure == "released" else MEASURE_ZH[c.measure],
+             "result": OVER if x.over else "未超出"} for c in s.caps for x in c.scopes]
+    tables.append(Table(CAP_COLUMNS, caps, title=view["caps_title"], captions=[view["caps_lead"]]))
+    refs = []
+    for r, shown in zip(s.references, view["references"], strict=True):
+        growth = r.kind == "net_growth"
+        refs.append({"target_id": r.target_id, "target_name": r.target_name, "source": r.source,
+                     "requirement": shown["requirement"], "scope": r.scope, "held": r.held, "reserved": r.reserved,
+                     "committed": r.committed, "demolished": r.demolished,
+                     "figure": "净增量（流量池余额＋预留＋已使用－已拆除）" if growth else "净变化（已使用－已拆除）",
+                     "net": r.net_growth if growth else r.net_change,
+                     "converted": None if r.net_in_target_unit is None else float(r.net_in_target_unit),
+                     "unit": r.target_unit, "implied": None if r.implied is None else float(r.implied),
+                     "note": shown["note"]})
+    tables.append(Table(REFERENCE_COLUMNS, refs, title=view["references_title"]))
+    series = [{"quota": p.quota_name, "district": p.district, "ring": p.ring, "day": day, "balance": balance}
+              for p in s.series for day, balance in p.points]
+    if series:
+        tables.append(Table(SERIES_COLUMNS, series, title=view["chart_title"], captions=[
+            f"{s.year}年有变动的各区流量池余额（可用部分，不含预留与已使用），按业务日期：1月1日零时、每个有变动的日期日终、"
+            "12月31日日终的余额。"]))
+    return {"指标台账": tables}
 
 
 def _display_width(text: str) -> int:

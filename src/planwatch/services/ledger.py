@@ -222,7 +222,8 @@ def expire(store: StoreSource, plan: Plan, *, as_of=None, by: str | None = None,
     res, sol = tables["pw_ledger_reservations"], tables["pw_ledger_resolutions"]
     due = res[~res["reservation_id"].isin(sol["reservation_id"]) & (res["expires"] < day.isoformat())]
     return [_post(s, plan, "expire", {"reservation_id": int(rid)}, by=by, key=f"expire:{int(rid)}", when=day,
-                  memo=f"预留于{exp}到期，{day.isoformat()}释放", illustrative=illustrative, system_key=True)
+                  memo=("示意：" if illustrative else "") + f"预留于{exp}到期，{day.isoformat()}释放",
+                  illustrative=illustrative, system_key=True)
             for rid, exp in zip(due["reservation_id"], due["expires"], strict=True)]
 
 
@@ -294,19 +295,10 @@ def accounts(store: StoreSource, plan: Plan, *, as_of: date | None = None) -> Ac
 
 
 def tables_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.DataFrame]:
-    """The ledger as it stood at the end of ``as_of``: only batches of that effective date or earlier,
-    and the balances they leave."""
-    bat = tables["pw_ledger_batches"]
-    keep = set(bat.loc[bat["effective"] <= as_of.isoformat(), "batch_id"])
-    ent = tables["pw_ledger_entries"]
-    ent = ent[ent["batch_id"].isin(keep)]
-    acc = tables["pw_ledger_accounts"].copy()
-    sums = ent.groupby("account_id")["amount"].sum()
-    acc["balance"] = acc["account_id"].map(sums).fillna(0).astype("int64")
-    res = tables["pw_ledger_reservations"]
-    sol = tables["pw_ledger_resolutions"]
-    return {"pw_ledger_accounts": acc, "pw_ledger_batches": bat[bat["batch_id"].isin(keep)], "pw_ledger_entries": ent,
-            "pw_ledger_reservations": res[res["batch_id"].isin(keep)], "pw_ledger_resolutions": sol[sol["batch_id"].isin(keep)]}
+    """The ledger as it stood at the end of ``as_of`` (:func:`planwatch.ledger.summary.tables_until`)."""
+    from planwatch.ledger.summary import tables_until
+
+    return tables_until(tables, as_of)
 
 
 def accounts_from(rules: LedgerRules, tables: dict[str, pd.DataFrame], *, as_of: date | None = None) -> Accounts:

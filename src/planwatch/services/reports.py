@@ -17,6 +17,7 @@ from planwatch.services.plans import DEFAULT_PLAN, check_year, load
 if TYPE_CHECKING:
     import pandas as pd
 
+    from planwatch.demo.ledger import LedgerDemo
     from planwatch.plan import Plan
     from planwatch.store import ImportSummary
 
@@ -134,7 +135,9 @@ def demo_findings_cycle(store, plan: Plan, out_dir: Path) -> dict:
 @dataclass(frozen=True)
 class DemoRun:
     """What the demo did: the store it made, the observation files imported (with their import
-    summaries), the layers loaded, the spatial rules checked for ``year`` and the two reports."""
+    summaries), the layers loaded, the spatial rules checked for ``year``, the findings generated and
+    the illustrative cycle played on them, the illustrative year of quota ledger operations (with its
+    one refused operation) and the two reports."""
 
     store_path: Path
     year: int
@@ -145,6 +148,7 @@ class DemoRun:
     five_year: Report
     findings: Generated
     cycle: dict
+    ledger: LedgerDemo
 
     @property
     def rules_passed(self) -> int:
@@ -157,15 +161,18 @@ class DemoRun:
             "layers": len(self.layers), "rules": {"passed": self.rules_passed, "checked": len(self.rules)},
             "annual": self.annual.to_records(), "five_year": self.five_year.to_records(),
             "findings": {"added": len(self.findings.added), **self.cycle},
+            "ledger": self.ledger.to_records(),
         }
 
 
 def demo(out_dir: Path, year: int = 2022, *, progress: Progress | None = None) -> DemoRun:
     """The Beijing demo check-up (``demo``): a fresh store OUT/planwatch.gpkg holding the shipped real
     observations and the demo one map (real districts, stations and 圈层; synthetic control lines and
-    zones), the plan's spatial rules checked for ``year``, the ``year`` check-up report written into
-    ``out_dir`` and the five-year evaluation report of the plan period (as of its last year) into
-    ``out_dir``/five-year."""
+    zones), the plan's spatial rules checked for ``year``, the findings of ``year`` with one
+    illustrative cycle, a year of illustrative quota ledger operations dated across ``year``, the
+    ``year`` check-up report written into ``out_dir`` and the five-year evaluation report of the plan
+    period (as of its last year) into ``out_dir``/five-year."""
+    from planwatch.demo.ledger import play_ledger_year
     from planwatch.demo.onemap import load_demo_map
     from planwatch.observe import import_observations
     from planwatch.onemap.rules import check_rules
@@ -192,12 +199,14 @@ def demo(out_dir: Path, year: int = 2022, *, progress: Progress | None = None) -
     generated = generate_findings(store, p, year)
     _say(progress, "playing one finding's cycle (示意: illustrative)…")
     cycle = demo_findings_cycle(store, p, out_dir)
+    _say(progress, f"posting a year of quota ledger operations dated {year} (示意: illustrative)…")
+    ledger = play_ledger_year(store, p, year)
     _say(progress, f"writing the {year} check-up report…")
     annual = Report(ANNUAL, year, write_annual(p, store, year, out_dir))
     first, final = p.meta.period
     _say(progress, f"writing the {first}–{final} five-year evaluation report…")
     five_year = Report(FIVE_YEAR, final, build_five_year_report(p, store, final, out_dir / "five-year"))
-    return DemoRun(db, year, imports, rows, results, annual, five_year, generated, cycle)
+    return DemoRun(db, year, imports, rows, results, annual, five_year, generated, cycle, ledger)
 
 
 __all__ = ["ANNUAL", "FIVE_YEAR", "REPORT_KINDS", "DemoRun", "Report", "build_report", "check_kind", "check_out_dir",
