@@ -27,6 +27,6 @@ stamp=.venv/.planwatch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing planwatch and its dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test,server,scale,duckdb]"
+  .venv/bin/python -m pip install -q -e ".[test,server,scale,duckdb,web]"
   touch "$stamp"
 fi

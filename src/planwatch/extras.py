@@ -3,7 +3,8 @@
 
 - ``server``: the PostGIS store and review engine (psycopg 3);
 - ``scale``: the Dask review engine (dask-geopandas);
-- ``duckdb``: the DuckDB review engine (duckdb and its spatial extension, shipped as a wheel).
+- ``duckdb``: the DuckDB review engine (duckdb and its spatial extension, shipped as a wheel);
+- ``web``: ``planwatch serve``, the REST API and OGC API – Features (FastAPI, uvicorn).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ EXTRAS = {
     "server": ("psycopg",),
     "scale": ("dask", "dask_geopandas"),
     "duckdb": ("duckdb", "duckdb_extension_spatial"),
+    "web": ("fastapi", "uvicorn"),
 }
 
 

@@ -1,0 +1,150 @@
+"""``planwatch serve``: the REST API's read routes and the one map as OGC API – Features, on both stores;
+GDAL's OGC API driver (the one QGIS uses) reads the collections and their features over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from datetime import date
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from planwatch.cli import app
+from planwatch.services import ledger
+
+from .conftest import REAL_OBSERVATIONS
+
+pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from planwatch.web import SECURITY_HEADERS, create_app  # noqa: E402
+
+X, Y = 450_000.0, 4_420_000.0  # EPSG:4548, central Beijing
+N_PARCELS = 7
+
+
+@pytest.fixture
+def served(store, db, plan):
+    """A store holding real observations, a small layer of 7 squares (synthetic) and one ledger
+    release; and a test client of the app over it."""
+    r = CliRunner().invoke(app, ["observe", "import", str(REAL_OBSERVATIONS), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    squares = gpd.GeoDataFrame({"name": [f"地块{i}" for i in range(1, N_PARCELS + 1)]},
+                               geometry=[box(X + 1000 * i, Y, X + 1000 * i + 500, Y + 500) for i in range(N_PARCELS)],
+                               crs="EPSG:4548")
+    store.write_layer("land_supply", squares, source="test", sha256="0" * 64, synthetic=True, notes=[])
+    ledger.release(store, plan, pool="floor_area:顺义区", amount="1000", year=2022, by="甲", when=date(2022, 3, 1))
+    return TestClient(create_app(open_store=lambda: store, plan_id=plan.meta.id))
+
+
+def test_the_api_answers_with_the_services_json(served, plan):
+    plans = served.get("/api/plans").json()
+    assert plans[0]["id"] == plan.meta.id and plans[0]["targets"] == len(plan.targets)
+    targets = served.get(f"/api/plans/{plan.meta.id}/targets").json()
+    assert {t["id"] for t in targets} == {t.id for t in plan.targets}
+    assert served.get("/api/plans/other/targets").status_code == 404
+    t05 = served.get("/api/observations", params={"indicator": "T05", "year": 2022}).json()
+    assert t05 and all(o["indicator"] == "T05" and o["year"] == 2022 for o in t05)
+    assert served.get("/api/observations/T05/history").json()
+    evaluated = served.get("/api/evaluations/2022").json()
+    assert {"id", "level", "reason"} <= set(evaluated[0]) and any(e["id"] == "T05" for e in evaluated)
+    assert all(e["category"] == "协调" for e in served.get("/api/evaluations/2022", params={"category": "协调"}).json())
+    refused = served.get("/api/evaluations/1900")
+    assert refused.status_code == 400 and "outside the plan's span" in refused.json()["detail"]
+    pools = {p["pool"]: p for p in served.get("/api/ledger/accounts").json()["pools"]}
+    assert pools["floor_area:顺义区"]["available"] == 1000.0
+    trail = served.get("/api/ledger/history", params={"pool": "floor_area:顺义区"}).json()
+    assert [e["op"] for e in trail] == ["release"] and trail[0]["balance_after"] == 1000.0
+    assert served.get("/api/findings").json() == []
+    assert served.get("/api/findings/1").status_code == 400
+    spec = served.get("/api/openapi.json").json()
+    assert {"/api/evaluations/{year}", "/ogc/collections/{collection_id}/items"} <= set(spec["paths"])
+
+
+def test_every_response_carries_the_security_headers_and_no_cors(served):
+    r = served.get("/api/plans", headers={"Origin": "http://evil.example"})
+    for k, v in SECURITY_HEADERS.items():
+        assert r.headers[k] == v
+    assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
+
+
+def test_the_ogc_landing_conformance_and_collections(served):
+    landing = served.get("/ogc").json()
+    assert {link["rel"] for link in landing["links"]} >= {"self", "conformance", "data", "service-desc"}
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in served.get("/ogc/conformance").json()["conformsTo"]
+    (col,) = [c for c in served.get("/ogc/collections").json()["collections"] if c["id"] == "land_supply"]
+    assert "示意数据" in col["title"] and "synthetic" in col["description"]
+    minx, miny, maxx, maxy = col["extent"]["spatial"]["bbox"][0]
+    assert 116 < minx < maxx < 117 and 39.5 < miny < maxy < 40.5  # WGS 84 degrees, central Beijing
+    assert served.get("/ogc/collections/land_supply").json()["id"] == "land_supply"
+    assert served.get("/ogc/collections/nope").status_code == 404
+
+
+def test_items_page_with_next_links_filter_by_bbox_and_read_one(served):
+    seen, url = [], "/ogc/collections/land_supply/items?limit=3"
+    while url:
+        page = served.get(url)
+        assert page.headers["content-type"].startswith("application/geo+json")
+        body = page.json()
+        assert body["numberMatched"] == N_PARCELS and body["numberReturned"] == len(body["features"]) <= 3
+        seen += [f["properties"]["name"] for f in body["features"]]
+        nxt = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+    assert seen == [f"地块{i}" for i in range(1, N_PARCELS + 1)]
+    first = served.get("/ogc/collections/land_supply/items/1").json()
+    assert first["id"] == 1 and first["properties"]["name"] == "地块1" and first["geometry"]["type"] == "Polygon"
+    lon, lat = first["geometry"]["coordinates"][0][0]
+    west = served.get("/ogc/collections/land_supply/items", params={"bbox": f"{lon - 0.001},{lat - 0.001},{lon + 0.003},{lat + 0.003}"}).json()
+    assert [f["properties"]["name"] for f in west["features"]] == ["地块1"]
+    for bad in ("1,2,3", "a,b,c,d", "3,3,1,1", "nan,1,2,3"):
+        assert served.get("/ogc/collections/land_supply/items", params={"bbox": bad}).status_code == 400
+    assert served.get("/ogc/collections/land_supply/items/99").status_code == 404
+    assert served.get("/ogc/collections/land_supply/items", params={"limit": 0}).status_code == 422
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL's ogrinfo is not installed (scripts/setup.sh installs gdal-bin)")
+def test_gdal_reads_the_collections_and_their_features_over_http(served, store, plan):
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(open_store=lambda: store, plan_id=plan.meta.id), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        root = f"OAPIF:http://127.0.0.1:{port}/ogc"
+        listed = subprocess.run(["ogrinfo", "-ro", "-q", root], capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "land_supply" in listed.stdout
+        # GDAL pages through the items (page size 3) and counts every feature
+        read = subprocess.run(["ogrinfo", "-ro", "-al", "-so", "-oo", "PAGE_SIZE=3", root, "land_supply"],
+                              capture_output=True, text=True, timeout=60)
+        assert read.returncode == 0, read.stderr
+        assert f"Feature Count: {N_PARCELS}" in read.stdout, read.stdout
+        feats = subprocess.run(["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", "-oo", "PAGE_SIZE=3", root, "land_supply"],
+                               capture_output=True, text=True, timeout=60)
+        assert feats.returncode == 0, feats.stderr
+        names = sorted(f["properties"]["name"] for f in json.loads(feats.stdout)["features"])
+        assert names == sorted(f"地块{i}" for i in range(1, N_PARCELS + 1))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_serve_refuses_a_store_that_is_not_there(tmp_path):
+    r = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "none.gpkg")])
+    assert r.exit_code == 1 and "no planwatch store there" in r.output
