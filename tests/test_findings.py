@@ -378,13 +378,13 @@ def test_a_v4_geopackage_store_gets_the_register_when_opened(tmp_path, plan):
         con.execute("DROP TABLE pw_finding_evidence")
         con.execute("DELETE FROM gpkg_contents WHERE table_name LIKE 'pw_f%'")
         for table in ("pw_ledger_accounts", "pw_ledger_batches", "pw_ledger_entries", "pw_ledger_reservations",
-                      "pw_ledger_resolutions"):
+                      "pw_ledger_resolutions", "pw_users", "pw_tokens", "pw_audit"):
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
-        con.execute("DELETE FROM pw_schema_history WHERE version IN (5, 6)")
+        con.execute("DELETE FROM pw_schema_history WHERE version IN (5, 6, 7)")
         con.execute("UPDATE pw_meta SET value = '4' WHERE key = 'schema_version'")
     store = open_store(db)
-    assert store.upgraded == [5, 6] and store.observations(latest=False).equals(before)
+    assert store.upgraded == [5, 6, 7] and store.observations(latest=False).equals(before)
     assert len(svc.generate(store, plan, 2022).added) > 0
 
 
@@ -398,7 +398,7 @@ def test_a_v4_postgis_store_is_refused_until_db_upgrade_adds_the_register(postgi
     with pytest.raises(StoreError, match="planwatch db upgrade"):
         open_store(postgis_dsn)
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [5, 6] and upgraded.upgrade() == []
+    assert upgraded.upgraded == [5, 6, 7] and upgraded.upgrade() == []
     assert len(svc.generate(upgraded, plan, 2022).added) > 0
 
 

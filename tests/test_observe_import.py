@@ -159,7 +159,8 @@ def test_the_store_is_a_geopackage_with_registered_tables(store, db, plan):
                         "pw_files": "attributes", "pw_finding_evidence": "attributes",
                         "pw_ledger_accounts": "attributes", "pw_ledger_batches": "attributes",
                         "pw_ledger_entries": "attributes", "pw_ledger_reservations": "attributes",
-                        "pw_ledger_resolutions": "attributes"}
+                        "pw_ledger_resolutions": "attributes", "pw_users": "attributes", "pw_tokens": "attributes",
+                        "pw_audit": "attributes"}
     assert con.execute("SELECT count(*) FROM pw_observations").fetchone()[0] == 14
 
 

@@ -260,7 +260,7 @@ def test_the_schema_history_is_the_same_on_both_backends(both):
     a, b = gpkg.schema_history(), pg.schema_history()
     same(a.drop(columns="planwatch_version"), b.drop(columns="planwatch_version"), times=["applied_at"])
     assert list(zip(a["version"], a["description"], strict=True)) == SCHEMA_HISTORY
-    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5, 6] and gpkg.upgrade() == pg.upgrade() == []
+    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5, 6, 7] and gpkg.upgrade() == pg.upgrade() == []
 
 
 def as_postgis_v3(dsn: str) -> None:
@@ -275,7 +275,7 @@ def as_postgis_v3(dsn: str) -> None:
             con.execute("UPDATE pw_layers SET table_name=%s WHERE layer_type=%s", (old, layer_type))
         con.execute("DROP TABLE pw_schema_history, layer_styles")
         con.execute("DROP TABLE pw_findings, pw_finding_events, pw_files, pw_finding_evidence")
-        con.execute("DROP TABLE pw_ledger_accounts, pw_ledger_batches, pw_ledger_entries, pw_ledger_reservations, pw_ledger_resolutions")
+        con.execute(f"DROP TABLE {', '.join(AFTER_V5)}")
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
 
 
@@ -289,10 +289,10 @@ def as_postgis_v4(dsn: str) -> None:
 
 
 def as_postgis_v5(dsn: str) -> None:
-    """Turn a current PostGIS store back into one of schema 5: no quota ledger."""
+    """Turn a current PostGIS store back into one of schema 5: no quota ledger, no accounts."""
     with psycopg.connect(dsn, autocommit=True) as con:
-        con.execute("DROP TABLE pw_ledger_accounts, pw_ledger_batches, pw_ledger_entries, pw_ledger_reservations, pw_ledger_resolutions")
-        con.execute("DELETE FROM pw_schema_history WHERE version = 6")
+        con.execute(f"DROP TABLE {', '.join(AFTER_V5)}")
+        con.execute("DELETE FROM pw_schema_history WHERE version >= 6")
         con.execute("UPDATE pw_meta SET value='5' WHERE key='schema_version'")
 
 
@@ -308,9 +308,9 @@ def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_d
         with pytest.raises(StoreError, match="schema 3, older .* planwatch db upgrade --db postgresql://"):
             opener()
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [4, 5, 6] and upgraded.upgrade() == []  # the second time, nothing to do
+    assert upgraded.upgraded == [4, 5, 6, 7] and upgraded.upgrade() == []  # the second time, nothing to do
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7]
     assert all(PREDATES_HISTORY in d for d in history["description"][:3])
     assert not any(PREDATES_HISTORY in d for d in history["description"][3:])
     same_layer(before, upgraded.read_layer("farmland"))
@@ -331,6 +331,7 @@ def test_a_schema_newer_than_this_planwatch_is_refused_by_both(both, postgis_dsn
 
 LEDGER_TABLES = ("pw_ledger_accounts", "pw_ledger_batches", "pw_ledger_entries", "pw_ledger_reservations",
                  "pw_ledger_resolutions")
+AFTER_V5 = (*LEDGER_TABLES, "pw_users", "pw_tokens", "pw_audit")  # the tables of schemas 6 and 7
 
 
 def as_gpkg_v3(db) -> None:
@@ -345,7 +346,7 @@ def as_gpkg_v3(db) -> None:
         con.execute("UPDATE pw_layers SET table_name = storage_table")
         con.execute("ALTER TABLE pw_layers DROP COLUMN storage_table")
         for table in ("layer_styles", "pw_schema_history", "pw_findings", "pw_finding_events", "pw_files",
-                      "pw_finding_evidence", *LEDGER_TABLES):
+                      "pw_finding_evidence", *AFTER_V5):
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name=?", (table,))
         con.execute("UPDATE pw_meta SET value='3' WHERE key='schema_version'")
@@ -361,7 +362,7 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     as_gpkg_v3(db)
     assert "ly_farmland" not in [n for n, _ in pyogrio.list_layers(db)]
     upgraded = open_store(db)
-    assert upgraded.upgraded == [4, 5, 6] and upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.upgraded == [4, 5, 6, 7] and upgraded.schema_version() == SCHEMA_VERSION
     assert_frame_equal(upgraded.observations(latest=False), before_obs)
     same_layer(before_layer, upgraded.read_layer("farmland"))
     assert upgraded.layers()["table_name"].tolist() == ["ly_farmland"]
@@ -369,8 +370,8 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT f_table_name FROM layer_styles WHERE useAsDefault").fetchall() == [("ly_farmland",)]
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False, False]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False, False, False]
     row = write(upgraded, "farmland", polygon_layer().iloc[:1], synthetic=True)  # and the next version switches the view
     assert row["version"] == 3 and len(pyogrio.read_dataframe(db, layer="ly_farmland")) == 1
 
@@ -411,7 +412,8 @@ def test_a_snapshot_round_trips_geopackage_to_postgis_to_geopackage(tmp_path, po
     assert first.counts() == {"pw_imports": 3, "pw_observations": 9, "pw_judgements": 1, "pw_evidence": 1, "layers": 2,
                               "pw_findings": 0, "pw_finding_events": 0, "pw_files": 0, "pw_finding_evidence": 0,
                               "pw_ledger_accounts": 48, "pw_ledger_batches": 13, "pw_ledger_entries": 27,
-                              "pw_ledger_reservations": 1, "pw_ledger_resolutions": 1}
+                              "pw_ledger_reservations": 1, "pw_ledger_resolutions": 1, "pw_users": 0,
+                              "pw_tokens": 0, "pw_audit": 0}
     server = open_store(postgis_dsn)
     server.restore(first)
     second = server.snapshot()
@@ -566,7 +568,7 @@ def test_a_v5_postgis_store_gains_the_ledger_at_db_upgrade_keeping_its_records(p
     with pytest.raises(StoreError, match="schema 5, older .* planwatch db upgrade"):
         open_store(postgis_dsn)
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [6] and upgraded.upgrade() == []
+    assert upgraded.upgraded == [6, 7] and upgraded.upgrade() == []
     assert upgraded.observations(latest=False).equals(before)
     done = upgraded.ledger_post(plan.ledger, "release", {"pool": "pool:floor_area:顺义区", "amount": 100, "year": 2022},
                                 key="k", actor="甲", effective=date(2022, 1, 5), memo="", illustrative=False,
@@ -580,11 +582,11 @@ def test_a_v5_geopackage_store_gains_the_ledger_when_opened(tmp_path, plan):
     fill_observations(store)
     before = store.observations(latest=False)
     with sqlite3.connect(db) as con:
-        for table in LEDGER_TABLES:
+        for table in AFTER_V5:
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name=?", (table,))
-        con.execute("DELETE FROM pw_schema_history WHERE version = 6")
+        con.execute("DELETE FROM pw_schema_history WHERE version >= 6")
         con.execute("UPDATE pw_meta SET value='5' WHERE key='schema_version'")
     upgraded = open_store(db)
-    assert upgraded.upgraded == [6] and upgraded.observations(latest=False).equals(before)
+    assert upgraded.upgraded == [6, 7] and upgraded.observations(latest=False).equals(before)
     assert set(upgraded.ledger_tables()) == set(LEDGER_TABLES)

@@ -148,3 +148,69 @@ def test_gdal_reads_the_collections_and_their_features_over_http(served, store, 
 def test_serve_refuses_a_store_that_is_not_there(tmp_path):
     r = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "none.gpkg")])
     assert r.exit_code == 1 and "no planwatch store there" in r.output
+
+
+# ------------------------------------------------------------------ accounts, tokens, scoped writes, the audit log
+
+
+def test_accounts_tokens_and_a_scoped_audited_write(served, store, plan):
+    from planwatch.services import ServiceError, users
+
+    users.add_user(store, plan, "顺义编辑", "district_editor", "pw-0123456789", district="顺义区", by="管理员")
+    users.add_user(store, plan, "观察员", "viewer", "pw-0123456789", by="管理员")
+    for bad in ({"role": "boss"}, {"role": "district_editor", "district": "不存在区"}, {"role": "viewer", "password": "short"},
+                {"role": "department", "unit": "某局"}, {"name": "顺义编辑", "role": "viewer"}):
+        with pytest.raises(ServiceError):
+            users.add_user(store, plan, bad.get("name", "新人"), bad["role"], bad.get("password", "pw-0123456789"),
+                           district=bad.get("district", ""), unit=bad.get("unit", ""), by="管理员")
+    assert users.check_password(store, "顺义编辑", "pw-0123456789").district == "顺义区"
+    assert users.check_password(store, "顺义编辑", "wrong-password") is None
+    assert "password_hash" not in users.list_users(store).columns
+    assert str(store.people("pw_users")["password_hash"].iloc[0]).startswith("$argon2")
+    editor, _ = users.issue_token(store, "顺义编辑", by="管理员")
+    viewer, _ = users.issue_token(store, "观察员", by="管理员")
+    assert store.people("pw_tokens")["token_sha256"].tolist() == [users.token_hash(editor), users.token_hash(viewer)]
+    body = {"project": "XM-1", "pool": "floor_area:顺义区", "amount": "100", "key": "web-1"}
+    before = store.ledger_tables()
+
+    def post(json_body, token=None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return served.post("/api/ledger/reserve", json=json_body, headers=headers)
+
+    assert post(body).status_code == 401
+    assert post(body, "pw_forged").status_code == 401
+    assert post(body, viewer).status_code == 403
+    other = post({**body, "pool": "floor_area:朝阳区"}, editor)
+    assert other.status_code == 403 and "may not reserve in 朝阳区" in other.json()["detail"]
+    assert post({**body, "pool": "x' OR '1'='1"}, editor).status_code == 422
+    for name, table in store.ledger_tables().items():
+        assert table.equals(before[name]), name  # nothing written by any refusal
+    done = post(body, editor)
+    assert done.status_code == 200 and done.json()["batch"]["actor"] == "顺义编辑"
+    assert post(body, editor).json()["repeated"] is True
+    log = users.audit_log(store)
+    assert log["action"].tolist()[-2:] == ["ledger.reserve", "ledger.reserve"] and set(log["actor"].tail(2)) == {"顺义编辑"}
+    users.set_disabled(store, "顺义编辑", True, by="管理员")
+    assert post({**body, "key": "web-2"}, editor).status_code == 401  # a disabled account's token stops working
+    assert users.user_for_token(store, viewer, today=date(2099, 1, 1)) is None  # expired
+
+
+def test_the_audit_log_and_accounts_are_append_only_at_the_database(store, plan):
+    from planwatch.services import users
+
+    users.add_user(store, plan, "甲", "viewer", "pw-0123456789", by="管理员")
+    con_of = getattr(store, "_conninfo", None)
+    statements = ["UPDATE pw_audit SET actor = 'x'", "DELETE FROM pw_audit", "DELETE FROM pw_users",
+                  "UPDATE pw_users SET name = 'x'"]
+    for sql in statements:
+        if con_of is None:
+            import sqlite3
+
+            with pytest.raises(sqlite3.DatabaseError), sqlite3.connect(store.path) as con:
+                con.execute(sql)
+        else:
+            import psycopg
+
+            with pytest.raises(psycopg.Error), psycopg.connect(con_of) as con:
+                con.execute(sql)
+    assert len(users.audit_log(store)) == 1 and users.list_users(store)["name"].tolist() == ["甲"]

@@ -4,6 +4,6 @@ core verbs; each other module adds the verbs of one capability to the same app."
 
 from planwatch.cli.common import app
 from planwatch.cli.main import main
-from planwatch.cli import db, findings, indicators, layers, ledger, review, serve  # noqa: F401  (registers their verbs)
+from planwatch.cli import db, findings, indicators, layers, ledger, review, serve, users  # noqa: F401  (registers their verbs)
 
 __all__ = ["app", "main"]

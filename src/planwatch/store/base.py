@@ -53,7 +53,7 @@ def mask_dsn(dsn: str) -> str:
 
 # ------------------------------------------------------------------ schema versions (both backends)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Every schema version and what it brought, oldest first: both backends keep this history in
 # pw_schema_history (a new store records every version at its creation, an upgraded one each version
 # as it is applied) and the current version in pw_meta (key schema_version).
@@ -64,6 +64,7 @@ SCHEMA_HISTORY: list[tuple[int, str]] = [
     (4, "+ schema history, stable layer names ly_<type>, QGIS default styles in layer_styles"),
     (5, "+ the findings register: findings, their events, evidence files (append-only)"),
     (6, "+ the quota ledger: accounts, batches, entries, reservations, resolutions (append-only)"),
+    (7, "+ accounts, API tokens and the audit log of writes (append-only)"),
 ]
 PREDATES_HISTORY = "(applied before the schema history was kept; recorded at the upgrade)"
 SCHEMA_HISTORY_COLUMNS = ["version", "description", "applied_at", "planwatch_version"]
@@ -224,6 +225,19 @@ RECORD_TABLES: list[RecordTable] = [
     }),
     RecordTable("pw_ledger_resolutions", "resolution_id", {
         "resolution_id": "id", "reservation_id": "int", "batch_id": "int", "action": "text", "committed": "int",
+    }),
+    # accounts, tokens and the audit log (schema 7, see planwatch.store.people)
+    RecordTable("pw_users", "user_id", {
+        "user_id": "id", "name": "text", "role": "text", "district": "text", "unit": "text", "password_hash": "text",
+        "disabled": "bool", "created_at": "time", "created_by": "text",
+    }),
+    RecordTable("pw_tokens", "token_id", {
+        "token_id": "id", "user_id": "int", "token_sha256": "text", "label": "text", "created_at": "time",
+        "expires": "text", "revoked": "bool",
+    }),
+    RecordTable("pw_audit", "audit_id", {
+        "audit_id": "id", "at": "time", "actor": "text", "action": "text", "target": "text", "detail": "text",
+        "address": "text",
     }),
 ]
 RECORDS = {t.name: t for t in RECORD_TABLES}
@@ -612,6 +626,22 @@ class Store(ABC):
     def ledger_tables(self) -> dict[str, pd.DataFrame]:
         """The five ledger tables (:data:`planwatch.store.ledger.LEDGER_TABLES`) read in one consistent
         view, each in id order."""
+
+    # ------------------------------------------------------------------ accounts, tokens, audit (schema 7)
+
+    @abstractmethod
+    def people_write(self, op: str, args: dict, audit: dict) -> int | bool:
+        """One write of :mod:`planwatch.store.people` (``op``: ``add_user``, ``set_user`` or
+        ``add_token`` with its ``args``) and its audit row (actor, action, target, detail, address),
+        in one transaction."""
+
+    @abstractmethod
+    def people(self, table: str) -> pd.DataFrame:
+        """``pw_users``, ``pw_tokens`` or ``pw_audit``, in id order."""
+
+    @abstractmethod
+    def token_owner(self, sha256: str) -> tuple | None:
+        """(user name, expiry, revoked) of the API token with this sha256, or None."""
 
     @abstractmethod
     def write_layer(

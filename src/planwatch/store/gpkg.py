@@ -34,6 +34,7 @@ import pandas as pd
 from planwatch import __version__
 from planwatch.store import findings as register
 from planwatch.store import ledger as quota_ledger
+from planwatch.store import people as people_sql
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -354,7 +355,8 @@ class GeoPackageStore(Store):
             elif not columns:
                 con.execute(_OBSERVATIONS_TABLE.format(name="pw_observations"))
             con.execute(_OBSERVATIONS_INDEX)
-            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES, *register.sqlite_ddl(), *quota_ledger.sqlite_ddl()):
+            for statement in (*_JUDGEMENT_TABLES, *_V4_TABLES, *register.sqlite_ddl(), *quota_ledger.sqlite_ddl(),
+                              *people_sql.sqlite_ddl()):
                 con.execute(statement)
             self._stable_layer_names(con)
             recorded = {r[0] for r in con.execute("SELECT version FROM pw_schema_history")}
@@ -555,6 +557,22 @@ class GeoPackageStore(Store):
                 return quota_ledger.read_all(con, register.SQLITE)
             finally:
                 con.execute("ROLLBACK")
+
+    # ------------------------------------------------------------------ accounts, tokens, audit
+
+    def people_write(self, op: str, args: dict, audit: dict) -> int | bool:
+        with self._write() as con:
+            done = getattr(people_sql, op)(con, register.SQLITE, **args)
+            people_sql.audit(con, register.SQLITE, **audit)
+            return done
+
+    def people(self, table: str) -> pd.DataFrame:
+        with closing(self._connect()) as con:
+            return people_sql.read(con, register.SQLITE, table)
+
+    def token_owner(self, sha256: str):
+        with closing(self._connect()) as con:
+            return people_sql.token_owner(con, register.SQLITE, sha256)
 
     # ------------------------------------------------------------------ layers
 

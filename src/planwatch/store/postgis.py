@@ -39,6 +39,7 @@ from psycopg import errors, sql
 from planwatch import __version__
 from planwatch.store import findings as register
 from planwatch.store import ledger as quota_ledger
+from planwatch.store import people as people_sql
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -310,7 +311,8 @@ class PostGISStore(Store):
                 raise StoreError(f"{self.dsn}: the database has no PostGIS on the search path and planwatch cannot "
                                  f"add it ({' '.join(str(e).split())}); run CREATE EXTENSION postgis as the "
                                  "database's owner") from None
-        for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl(), *quota_ledger.postgres_ddl()):
+        for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl(), *quota_ledger.postgres_ddl(),
+                          *people_sql.postgres_ddl()):
             con.execute(statement)
         self._record_history(con, before=0)
         return versions_after(0)
@@ -354,6 +356,9 @@ class PostGISStore(Store):
                 con.execute(statement)
         if before < 6:  # v6: the quota ledger
             for statement in quota_ledger.postgres_ddl():
+                con.execute(statement)
+        if before < 7:  # v7: accounts, tokens, the audit log
+            for statement in people_sql.postgres_ddl():
                 con.execute(statement)
         self._record_history(con, before)
         return versions_after(before)
@@ -510,6 +515,22 @@ class PostGISStore(Store):
         with self._connect() as con, con.transaction():
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one view of the five tables
             return quota_ledger.read_all(con, _DIALECT)
+
+    # ------------------------------------------------------------------ accounts, tokens, audit
+
+    def people_write(self, op: str, args: dict, audit: dict) -> int | bool:
+        def write(con):
+            done = getattr(people_sql, op)(con, _DIALECT, **args)
+            people_sql.audit(con, _DIALECT, **audit)
+            return done
+
+        return self._transaction(write, lock="people")
+
+    def people(self, table: str) -> pd.DataFrame:
+        return self._read(people_sql.read, table)
+
+    def token_owner(self, sha256: str):
+        return self._read(people_sql.token_owner, sha256)
 
     # ------------------------------------------------------------------ layers
 

@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from planwatch.services import ServiceError, frame_records
+
+
+class ReserveBody(BaseModel):
+    """A reservation of quota for a project (POST /api/ledger/reserve)."""
+
+    project: str = Field(min_length=1, max_length=120)
+    pool: str = Field(min_length=1, max_length=80, description="QUOTA:DISTRICT, e.g. floor_area:顺义区")
+    amount: str = Field(min_length=1, max_length=40, description="m², at most 2 decimals")
+    expires: str | None = Field(None, max_length=10, description="YYYY-MM-DD")
+    key: str | None = Field(None, max_length=200, description="idempotency key")
+    memo: str = Field("", max_length=500)
 
 
 def _call(fn, *args, **kwargs):
@@ -20,10 +32,29 @@ def _call(fn, *args, **kwargs):
 
 
 def router(open_store: Callable, plan) -> APIRouter:
-    """The read routes over the store ``open_store()`` opens, for ``plan``."""
-    from planwatch.services import evaluation, findings, ledger, plans
+    """The routes over the store ``open_store()`` opens, for ``plan``: reads, and the writes an API token
+    allows (its account's role and scope, checked here before the service is called; every write audited)."""
+    from planwatch.services import evaluation, findings, ledger, plans, users
 
     r = APIRouter(prefix="/api", tags=["planwatch"])
+
+    def account(request: Request):
+        """The account of the request's API token (Authorization: Bearer …), or None."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return users.user_for_token(open_store, token.strip())
+
+    def allowed(user, action: str, *, district: str = "", unit: str = ""):
+        if user is None:
+            raise HTTPException(401, "this write needs an API token (Authorization: Bearer …; planwatch users token NAME)")
+        if not user.may(action, district=district, unit=unit):
+            try:
+                users.require(user, action, district=district, unit=unit)
+            except ServiceError as e:
+                raise HTTPException(403, str(e)) from None
+        return user
 
     @r.get("/plans", summary="The plan this server serves")
     def plans_() -> list[dict]:
@@ -80,6 +111,22 @@ def router(open_store: Callable, plan) -> APIRouter:
     @r.get("/ledger/history", summary="The ledger's audit trail")
     def ledger_history(pool: str | None = Query(None, max_length=80), project: str | None = Query(None, max_length=120)):
         return _call(ledger.history, open_store, plan, pool=pool, project=project).to_records()
+
+    @r.post("/ledger/reserve", summary="Reserve quota for a project (district editor of the pool's district, or admin)")
+    def reserve(body: ReserveBody, request: Request, user=Depends(account)):  # noqa: B008  (FastAPI's idiom)
+        from planwatch.ledger.post import LedgerRefusal, pool_account
+
+        try:
+            pool = pool_account(ledger.rules_of(plan), body.pool)
+        except (LedgerRefusal, ServiceError) as e:
+            raise HTTPException(422, str(e)) from None
+        who = allowed(user, "reserve", district=pool.district)
+        done = _call(ledger.reserve, open_store, plan, project=body.project, pool=body.pool, amount=body.amount,
+                     expires=body.expires, key=body.key, memo=body.memo, by=who.name)
+        users.record(open_store, who, "ledger.reserve", body.project,
+                     {"pool": pool.name, "amount": body.amount, "batch": done.batch["batch_id"], "repeated": done.repeated},
+                     request.client.host if request.client else "")
+        return done.to_records()
 
     return r
 

@@ -1,0 +1,130 @@
+"""Accounts, API tokens and the audit log: their tables and the SQL both backends run on them.
+
+Three tables (schema v7), the same in the GeoPackage and the PostGIS store:
+
+- ``pw_users``: one row per account: name (unique), role, the district or unit it is scoped to, the
+  password's argon2 hash (never the password), whether it is disabled. Never deleted (a trigger
+  refuses): an account is disabled instead.
+- ``pw_tokens``: API tokens by their sha256 (the token itself is shown once, never stored), with
+  an expiry and a revoked flag.
+- ``pw_audit``: every write, append-only (triggers refuse UPDATE and DELETE): who, when, what, on
+  what, from which address.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pandas as pd
+
+from planwatch.store.base import RECORDS, RecordTable, utc_now
+from planwatch.store.findings import POSTGRES_TYPES, SQLITE_TYPES, Dialect, create_table
+
+PEOPLE_TABLES: list[RecordTable] = [RECORDS[name] for name in ("pw_users", "pw_tokens", "pw_audit")]
+TABLES = {t.name: t for t in PEOPLE_TABLES}
+_CONSTRAINTS = {"pw_users": ",\n  UNIQUE (name)", "pw_tokens": ",\n  UNIQUE (token_sha256)", "pw_audit": ""}
+USER_FIXED = ["user_id", "name", "created_at", "created_by"]
+
+
+def sqlite_ddl() -> list[str]:
+    """The v7 tables and triggers in a GeoPackage (SQLite); each statement idempotent."""
+    out = [create_table(SQLITE_TYPES, t, _CONSTRAINTS[t.name]) for t in PEOPLE_TABLES]
+    fixed = ", ".join(f'"{c}"' for c in USER_FIXED)
+    out.append(f"""CREATE TRIGGER IF NOT EXISTS pw_users_fixed BEFORE UPDATE OF {fixed} ON pw_users
+BEGIN SELECT RAISE(ABORT, 'pw_users: an account is never renamed; disable it and add another'); END""")
+    out.append("""CREATE TRIGGER IF NOT EXISTS pw_users_no_delete BEFORE DELETE ON pw_users
+BEGIN SELECT RAISE(ABORT, 'pw_users: an account is never deleted; disable it instead'); END""")
+    out += [f"""CREATE TRIGGER IF NOT EXISTS pw_audit_no_{op.lower()} BEFORE {op} ON pw_audit
+BEGIN SELECT RAISE(ABORT, 'pw_audit is append-only'); END""" for op in ("UPDATE", "DELETE")]
+    out.append("""INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
+  ('pw_users', 'attributes', 'pw_users', 'planwatch: accounts (roles, scopes, password hashes)'),
+  ('pw_tokens', 'attributes', 'pw_tokens', 'planwatch: API tokens by sha256'),
+  ('pw_audit', 'attributes', 'pw_audit', 'planwatch: every write, who, when, from where (append-only)')""")
+    return out
+
+
+def postgres_ddl() -> list[str]:
+    """The v7 tables and triggers in PostgreSQL; each statement idempotent."""
+    out = [create_table(POSTGRES_TYPES, t, _CONSTRAINTS[t.name]) for t in PEOPLE_TABLES]
+    out.append("""CREATE OR REPLACE FUNCTION pw_people_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'pw_users' AND TG_OP = 'UPDATE' THEN
+    RAISE EXCEPTION 'pw_users: an account is never renamed; disable it and add another';
+  ELSIF TG_TABLE_NAME = 'pw_users' THEN
+    RAISE EXCEPTION 'pw_users: an account is never deleted; disable it instead';
+  END IF;
+  RAISE EXCEPTION 'pw_audit is append-only';
+END $$""")
+    fixed = ", ".join(f'"{c}"' for c in USER_FIXED)
+    out.append(f"CREATE OR REPLACE TRIGGER pw_users_fixed BEFORE UPDATE OF {fixed} ON pw_users "
+               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
+    out.append("CREATE OR REPLACE TRIGGER pw_users_no_delete BEFORE DELETE ON pw_users "
+               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
+    out.append("CREATE OR REPLACE TRIGGER pw_audit_append_only BEFORE UPDATE OR DELETE ON pw_audit "
+               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
+    out += [f"CREATE OR REPLACE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION pw_people_refuse()" for t in ("pw_users", "pw_audit")]
+    return out
+
+
+def read(con, d: Dialect, table: str) -> pd.DataFrame:
+    """One of the three tables, in id order."""
+    t = TABLES[table]
+    cols = list(t.columns)
+    rows = con.execute(f"SELECT {d.select(t, cols)} FROM {table} ORDER BY {t.key}").fetchall()
+    df = pd.DataFrame.from_records(list(rows), columns=cols, coerce_float=True)
+    for c, kind in t.columns.items():
+        if kind == "bool":
+            df[c] = df[c].astype(bool)
+        elif kind in ("int", "id"):
+            df[c] = df[c].astype("int64")
+    return df
+
+
+def add_user(con, d: Dialect, row: dict) -> int:
+    cols = [c for c in TABLES["pw_users"].columns if c != "user_id"]
+    values = {**row, "created_at": utc_now()}
+    return int(con.execute(d.q(f"INSERT INTO pw_users ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                               "RETURNING user_id"), [values[c] for c in cols]).fetchone()[0])
+
+
+def set_user(con, d: Dialect, name: str, *, disabled: bool | None = None, password_hash: str | None = None) -> bool:
+    """Disable/enable an account or set its password hash; False when there is no such account."""
+    sets, params = [], []
+    if disabled is not None:
+        sets.append("disabled = ?")
+        params.append(bool(disabled))
+    if password_hash is not None:
+        sets.append("password_hash = ?")
+        params.append(password_hash)
+    cur = con.execute(d.q(f"UPDATE pw_users SET {', '.join(sets)} WHERE name = ?"), [*params, name])
+    return cur.rowcount == 1
+
+
+def add_token(con, d: Dialect, user_id: int, sha256: str, label: str, expires: str) -> int:
+    return int(con.execute(d.q("INSERT INTO pw_tokens (user_id, token_sha256, label, created_at, expires, revoked) "
+                               "VALUES (?, ?, ?, ?, ?, ?) RETURNING token_id"),
+                           [int(user_id), sha256, label, utc_now(), expires, False]).fetchone()[0])
+
+
+def audit(con, d: Dialect, actor: str, action: str, target: str, detail: dict, address: str) -> int:
+    return int(con.execute(d.q("INSERT INTO pw_audit (at, actor, action, target, detail, address) VALUES "
+                               "(?, ?, ?, ?, ?, ?) RETURNING audit_id"),
+                           [utc_now(), actor, action, target,
+                            json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str), address]).fetchone()[0])
+
+
+def audit_only(con, d: Dialect) -> bool:
+    """No write of its own: the audit row alone (a write another part of the store made)."""
+    return True
+
+
+def token_owner(con, d: Dialect, sha256: str) -> Sequence | None:
+    """(user name, token expiry, revoked) of the token with this sha256, or None."""
+    return con.execute(d.q("SELECT u.name, t.expires, t.revoked FROM pw_tokens t JOIN pw_users u ON u.user_id = t.user_id "
+                           "WHERE t.token_sha256 = ?"), [sha256]).fetchone()
+
+
+__all__ = ["PEOPLE_TABLES", "add_token", "add_user", "audit", "audit_only", "postgres_ddl", "read", "set_user", "sqlite_ddl",
+           "token_owner"]
