@@ -214,3 +214,55 @@ def test_the_audit_log_and_accounts_are_append_only_at_the_database(store, plan)
             with pytest.raises(psycopg.Error), psycopg.connect(con_of) as con:
                 con.execute(sql)
     assert len(users.audit_log(store)) == 1 and users.list_users(store)["name"].tolist() == ["甲"]
+
+
+PDF = b"%PDF-1.4\n% evidence\n"
+
+
+def test_a_finding_walks_from_assigned_to_verified_through_the_api_with_two_accounts(served, store, plan):
+    from planwatch.services import findings, users
+
+    findings.generate(store, plan, 2022)
+    open_ = store.findings()
+    fid = int(open_[open_["source"] == "T36"]["finding_id"].iloc[0])  # 轨道交通里程: the 市交通委's
+    users.add_user(store, plan, "管理员", "admin", "pw-0123456789", by="安装")
+    users.add_user(store, plan, "交通委", "department", "pw-0123456789", unit="市交通委", by="管理员")
+    users.add_user(store, plan, "水务局", "department", "pw-0123456789", unit="市水务局", by="管理员")
+    users.add_user(store, plan, "朝阳编辑", "district_editor", "pw-0123456789", district="朝阳区", by="管理员")
+    token = {name: users.issue_token(store, name, by="管理员")[0] for name in ("管理员", "交通委", "水务局", "朝阳编辑")}
+
+    def act(action, who, data=None, files=None):
+        return served.post(f"/api/findings/{fid}/{action}", data=data or {}, files=files,
+                           headers={"Authorization": f"Bearer {token[who]}"})
+
+    assert act("assign", "交通委", {"unit": "市交通委", "due": "2099-06-30"}).status_code == 403  # only the bureau assigns
+    assigned = act("assign", "管理员", {"unit": "市交通委", "due": "2099-06-30", "text": "限期整改"})
+    assert assigned.status_code == 200 and assigned.json()["to_state"] == "assigned"
+    before = (store.findings(), store.finding_events(), store.finding_evidence())
+    refusals = [
+        act("submit", "水务局", {"text": "x"}, [("evidence", ("a.pdf", PDF, "application/pdf"))]),  # another unit
+        act("submit", "朝阳编辑", {"text": "x"}, [("evidence", ("a.pdf", PDF, "application/pdf"))]),  # not its district's
+        act("submit", "交通委", {"text": "x"}, [("evidence", ("run.exe", b"MZ\x90\x00", "application/octet-stream"))]),
+        act("submit", "交通委", {"text": "x"}, [("evidence", ("fake.pdf", b"<script>", "application/pdf"))]),
+        act("submit", "交通委", {"text": "x"}, [("evidence", ("empty.pdf", b"", "application/pdf"))]),
+        act("nonsense", "交通委", {"text": "x"}),
+        served.post(f"/api/findings/{fid}/submit", data={"text": "x"}),  # no token
+        served.post(f"/api/findings/{fid}/submit", data={"text": "x"}, headers={"Authorization": "Bearer pw_forged"}),
+    ]
+    assert [r.status_code for r in refusals] == [403, 403, 400, 400, 400, 404, 401, 401]
+    after = (store.findings(), store.finding_events(), store.finding_evidence())
+    assert all(a.equals(b) for a, b in zip(before, after, strict=True))  # nothing written by any refusal
+    # a path in the uploaded name is cut to its last component: shown, never used as a path
+    submitted = act("submit", "交通委", {"text": "<script>alert(1)</script> 已完成"},
+                    [("evidence", ("../../etc/整改报告.pdf", PDF, "application/pdf"))])
+    assert submitted.status_code == 200 and submitted.json()["files"][0]["name"] == "整改报告.pdf"
+    assert store.finding_evidence()["file_name"].tolist() == ["整改报告.pdf"]
+    assert act("verify", "交通委").status_code == 403
+    verified = act("verify", "管理员", {"text": "核查通过"})
+    assert verified.status_code == 200 and verified.json()["to_state"] == "verified"
+    actors = store.finding_events(fid)["actor"].tolist()
+    assert actors[-3:] == ["管理员", "交通委", "管理员"]
+    log = users.audit_log(store)
+    assert log["action"].tolist()[-3:] == ["findings.assign", "findings.submit", "findings.verify"]
+    shown = served.get(f"/api/findings/{fid}").json()
+    assert any("<script>" in e["text"] for e in shown["events"])  # kept as written: JSON, never HTML

@@ -24,7 +24,7 @@ def serve(
     from planwatch.store import StoreError
 
     try:
-        _fastapi, uvicorn = require("web", "planwatch serve")
+        uvicorn = require("web", "planwatch serve")[1]
     except MissingExtraError as e:
         fail(str(e))
     from planwatch.web import create_app

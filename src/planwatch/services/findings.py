@@ -315,6 +315,33 @@ def read_evidence_files(paths: Sequence[Path]) -> list[dict]:
     return files
 
 
+def read_uploads(uploads: Sequence[tuple[str, bytes]]) -> list[dict]:
+    """Evidence uploaded as (name, content), checked as :func:`read_evidence_files` checks files: the
+    name is cut to its last component (shown, never used as a path)."""
+    import hashlib
+    import re
+
+    from planwatch.findings.evidence import evidence_refusal
+    from planwatch.services.evaluation import EVIDENCE_MAX_BYTES
+
+    files = []
+    for raw, content in uploads:
+        name = re.split(r"[\\/]", str(raw or ""))[-1].replace("\x00", "").strip()[:200]
+        if not name or name in (".", ".."):
+            raise ServiceError(f"evidence {shorten(raw, MAX_ECHO)!r}: give the file a name; nothing was recorded")
+        if not content:
+            raise ServiceError(f"evidence {name}: the file is empty; nothing was recorded")
+        if len(content) > EVIDENCE_MAX_BYTES:
+            raise ServiceError(f"evidence {name}: more than the {EVIDENCE_MAX_BYTES // 2**20} MB an evidence file may "
+                               "be; give an excerpt; nothing was recorded")
+        refusal = evidence_refusal(name, content)
+        if refusal:
+            raise ServiceError(f"evidence {name}: {refusal}; nothing was recorded")
+        files.append({"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content),
+                      "content": content})
+    return files
+
+
 def known_units(store: Store, plan: Plan) -> list[str]:
     """The units a finding may be assigned to: the plan's table of units and districts, then any unit
     this store's findings were assigned to before (added with --new-unit)."""
@@ -328,12 +355,14 @@ def known_units(store: Store, plan: Plan) -> list[str]:
 def move(store: StoreSource, plan: Plan, finding_id: int, action: str, *, actor: str, unit: str = "",
          due: str | date | None = None, text: str = "", evidence: Sequence[Path] = (), backdate: bool = False,
          new_unit: bool = False, if_version: int | None = None, effective: str | date | None = None,
-         illustrative: bool = False, today: date | None = None) -> Moved:
+         illustrative: bool = False, today: date | None = None, uploads: Sequence[tuple[str, bytes]] = ()) -> Moved:
     """Move finding ``finding_id`` by ``action`` (assign 交办, update 整改进展, submit 申请销号, verify 销号,
     reopen, withdraw, accept_risk, deadline): every check of the state machine's table runs on the
     finding as stored, then the change is written compare-and-set on the version read (or
     ``if_version``, the version the caller saw): if another person changed the finding in between,
-    the move is refused with "state changed, reload", and nothing is written."""
+    the move is refused with "state changed, reload", and nothing is written. ``uploads``: evidence
+    given as (file name, content) instead of paths (the web API): the name is only shown, never used as a
+    path."""
     from planwatch.findings.machine import FindingState, MoveInput, TransitionRefused, plan_move
     from planwatch.findings.view import parse_date
     from planwatch.store.findings import StaleFinding
@@ -344,7 +373,7 @@ def move(store: StoreSource, plan: Plan, finding_id: int, action: str, *, actor:
     today = today or date.today()
     due_day = parse_day(due, "--due")
     effective_day = parse_day(effective, "--effective") or today
-    files = read_evidence_files(evidence)
+    files = [*read_evidence_files(evidence), *read_uploads(uploads)]
     store = opened(store)
     row = _finding_row(store, finding_id, today)
     if if_version is not None and int(if_version) != int(row["version"]):

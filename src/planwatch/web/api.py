@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from planwatch.services import ServiceError, frame_records
@@ -128,7 +128,41 @@ def router(open_store: Callable, plan) -> APIRouter:
                      request.client.host if request.client else "")
         return done.to_records()
 
+    @r.post("/findings/{finding_id}/{action}",
+             summary="Move a finding: update/submit by its responsible unit (department or district editor), any by an admin")
+    async def move_finding(finding_id: int, action: str, request: Request, user=Depends(account),  # noqa: B008
+                           text: str = Form("", max_length=4000), unit: str = Form("", max_length=80),  # noqa: B008
+                           due: str = Form("", max_length=10), if_version: int | None = Form(None),  # noqa: B008
+                           evidence: list[UploadFile] = File(default=[])):  # noqa: B008
+        from planwatch.services.evaluation import EVIDENCE_MAX_BYTES
+
+        if action not in findings.ACTIONS:
+            raise HTTPException(404, f"no action {action!r}: one of {', '.join(findings.ACTIONS)}")
+        rows = open_store().findings()
+        hit = rows[rows["finding_id"] == finding_id]
+        if not len(hit):
+            raise HTTPException(404, f"no finding #{finding_id}")
+        responsible = str(hit["responsible"].iloc[0])
+        if action in ANSWERS:
+            who = allowed(user, "answer_finding", district=responsible, unit=responsible)
+        else:
+            who = allowed(user, "admin")
+        uploads = []
+        for f in evidence:
+            content = await f.read(EVIDENCE_MAX_BYTES + 1)
+            uploads.append((f.filename or "", content))
+        done = _call(findings.move, open_store, plan, finding_id, action, actor=who.name, unit=unit, due=due or None,
+                     text=text, if_version=if_version, uploads=uploads)
+        users.record(open_store, who, f"findings.{action}", f"#{finding_id}",
+                     {"version": done.version, "files": [x["sha256"] for x in done.files]},
+                     request.client.host if request.client else "")
+        return done.to_records()
+
     return r
+
+
+# What a finding's responsible unit may do itself (the rest is the bureau's: an admin's).
+ANSWERS = ("update", "submit")
 
 
 def _same_plan(plan, plan_id: str) -> None:
