@@ -266,3 +266,39 @@ def test_a_finding_walks_from_assigned_to_verified_through_the_api_with_two_acco
     assert log["action"].tolist()[-3:] == ["findings.assign", "findings.submit", "findings.verify"]
     shown = served.get(f"/api/findings/{fid}").json()
     assert any("<script>" in e["text"] for e in shown["events"])  # kept as written: JSON, never HTML
+
+
+def test_a_district_editor_previews_and_imports_its_own_districts_observations_only(served, store, plan):
+    from planwatch.services import users
+
+    users.add_user(store, plan, "顺义编辑", "district_editor", "pw-0123456789", district="顺义区", by="管理员")
+    users.add_user(store, plan, "观察员", "viewer", "pw-0123456789", by="管理员")
+    editor = {"Authorization": f"Bearer {users.issue_token(store, '顺义编辑', by='管理员')[0]}"}
+    viewer = {"Authorization": f"Bearer {users.issue_token(store, '观察员', by='管理员')[0]}"}
+    head = "indicator,year,value,unit,geo,note,source\n"
+    mixed = (head + "T22,2023,40.1,%,顺义区,<img src=x onerror=alert(1)>,区统计局\n"
+             "T22,2023,45.0,%,朝阳区,,区统计局\n").encode()
+    before = store.observations(latest=False)
+
+    def send(path, content, name="森林覆盖率.csv", headers=editor):
+        return served.post(path, files={"file": (name, content, "text/csv")}, headers=headers)
+
+    checked = send("/api/observations/preview", mixed)
+    assert checked.status_code == 200
+    body = checked.json()
+    assert body["ok"] is False and body["rows"] == 2 and body["file"] == "森林覆盖率.csv"
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(3, "geo")] and "朝阳区" in body["errors"][0]["message"]
+    refused = [send("/api/observations", mixed), send("/api/observations", mixed, headers=viewer),
+               send("/api/observations", mixed, headers={}), send("/api/observations", b"MZ", name="../../x.exe"),
+               send("/api/observations", b"x" * (20 * 2**20 + 1))]
+    assert [r.status_code for r in refused] == [400, 403, 401, 400, 413]
+    assert store.observations(latest=False).equals(before)  # nothing imported by any of them
+    bad_row = send("/api/observations/preview", (head + "T22,2023,abc,%,顺义区,,\n").encode()).json()
+    assert bad_row["ok"] is False and bad_row["errors"][0]["row"] == 2 and bad_row["errors"][0]["column"] == "value"
+    own = (head + "T22,2023,40.1,%,顺义区,<img src=x onerror=alert(1)>,区统计局\n").encode()
+    done = send("/api/observations", own)
+    assert done.status_code == 200 and done.json()["added"] == 1
+    stored = store.observations()
+    row = stored[(stored["indicator"] == "T22") & (stored["geo"] == "顺义区")].iloc[0]
+    assert row["note"] == "<img src=x onerror=alert(1)>" and row["file"] == "森林覆盖率.csv"  # as written, never a path
+    assert users.audit_log(store)["action"].tolist()[-1] == "observations.import"

@@ -195,8 +195,19 @@ def _note_with_extras(row: dict, extras: list[str]) -> str:
     return "；".join(([note] if note else []) + kept)
 
 
+def read_and_validate(path: str | Path, plan: Plan, *, sheet: str | None = None, extra_columns: tuple[str, ...] = (),
+                      normalise_width: bool = False, name: str | None = None) -> tuple[pd.DataFrame, list[RowError]]:
+    """Read ``path`` and check every row against ``plan`` without writing anything: (the rows as
+    they would be stored, the errors). ``name``: how messages and the store name the file (default its
+    path; an upload's own name, when the path is a temporary file)."""
+    path = Path(path)
+    df = read_table(path, sheet=sheet, columns=REQUIRED + OPTIONAL, extra_columns=extra_columns)
+    return validate_rows(df, plan, name or path.name, normalise_width=normalise_width)
+
+
 def import_observations(path: str | Path, store: Store, plan: Plan, *, sheet: str | None = None,
-                        extra_columns: tuple[str, ...] = (), normalise_width: bool = False) -> ImportSummary:
+                        extra_columns: tuple[str, ...] = (), normalise_width: bool = False,
+                        name: str | None = None) -> ImportSummary:
     """Validate ``path`` against ``plan`` and append it to ``store``, all or nothing.
 
     ``sheet``: the workbook sheet to read (needed when more than one has data); ``extra_columns``:
@@ -204,12 +215,12 @@ def import_observations(path: str | Path, store: Store, plan: Plan, *, sheet: st
     ``normalise_width``: read full-width digits and punctuation (０-９，．) as ASCII (NFKC) instead of
     refusing them."""
     path = Path(path)
-    df = read_table(path, sheet=sheet, columns=REQUIRED + OPTIONAL, extra_columns=extra_columns)
-    rows, errors = validate_rows(df, plan, path.name, normalise_width=normalise_width)
+    rows, errors = read_and_validate(path, plan, sheet=sheet, extra_columns=extra_columns,
+                                     normalise_width=normalise_width, name=name)
     if errors:
         raise ObservationImportError(errors)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    summary = store.add_observations(rows, file=str(path), sha256=sha, plan_id=plan.meta.id)
+    summary = store.add_observations(rows, file=name or str(path), sha256=sha, plan_id=plan.meta.id)
     summary.conversions = [f"row {r.file_row} {r.indicator}: {r.conversion}" for r in rows.itertuples() if r.conversion]
     summary.not_comparable = [
         f"row {r.file_row} {r.indicator} {r.year}: scope {r.scope!r}" for r in rows.itertuples() if not r.comparable

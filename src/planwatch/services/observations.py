@@ -31,21 +31,69 @@ class ObservationImport:
 
 
 def import_file(store: StoreSource, plan: Plan, file: Path, *, sheet: str | None = None,
-                extra_columns: tuple[str, ...] = (), normalise_width: bool = False) -> ObservationImport:
+                extra_columns: tuple[str, ...] = (), normalise_width: bool = False, name: str | None = None,
+                only_district: str | None = None) -> ObservationImport:
     """Import a CSV or XLSX of observations into ``store``, all or nothing (``observe import``).
-    ``store`` may be an opener: it is called once the file is known to exist."""
+    ``store`` may be an opener: it is called once the file is known to exist. ``name``: how the
+    file is named (an upload's own name; the path is then a temporary file). ``only_district``: refuse
+    the file unless every row is of that district (a district editor's upload)."""
     from planwatch.observe import ObservationImportError, import_observations
 
     file = Path(file)
     if not file.is_file():
-        raise ServiceError(f"{file}: no such file")
+        raise ServiceError(f"{name or file}: no such file")
+    if only_district is not None:
+        checked = preview(plan, file, sheet=sheet, name=name, only_district=only_district)
+        if checked.errors:
+            raise ServiceError(f"{name or file}: " + "; ".join(e["message"] for e in checked.errors[:5])
+                               + ("…" if len(checked.errors) > 5 else "") + "; nothing was imported")
     store = opened(store)
     try:
         s = import_observations(file, store, plan, sheet=sheet, extra_columns=tuple(extra_columns),
-                                normalise_width=normalise_width)
+                                normalise_width=normalise_width, name=name)
     except ObservationImportError as e:
-        raise ServiceError(f"{file}: {e}") from None
-    return ObservationImport(file, s)
+        raise ServiceError(f"{name or file}: {e}") from None
+    return ObservationImport(Path(name) if name else file, s)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """An import checked, nothing written: how many rows it would import, and each row's errors."""
+
+    file: str
+    rows: int
+    errors: list[dict]  # row, column, message
+    frame: pd.DataFrame  # the rows as they would be stored (empty when any error)
+
+    def to_records(self) -> dict:
+        return {"file": self.file, "rows": self.rows, "ok": not self.errors, "errors": self.errors,
+                "preview": frame_records(self.frame[LIST_COLUMNS[:6]].head(200)) if len(self.frame) else []}
+
+
+def preview(plan: Plan, file: Path, *, sheet: str | None = None, name: str | None = None,
+            only_district: str | None = None) -> Preview:
+    """Check a file of observations as ``observe import`` would, writing nothing (the import preview):
+    every row's errors; with ``only_district``, a row of another district (or of the whole city) is
+    an error too."""
+    from planwatch.observe import ObservationImportError
+    from planwatch.observe.importer import read_and_validate
+
+    label = name or Path(file).name
+    try:
+        rows, errors = read_and_validate(file, plan, sheet=sheet, name=label)
+    except ObservationImportError as e:
+        errors, rows = list(e.errors), None
+    out = [{"row": e.row, "column": e.column, "message": str(e)} for e in errors]
+    if only_district is not None and rows is not None and len(rows):
+        for r in rows.itertuples(index=False):
+            if r.geo != only_district:
+                out.append({"row": int(r.file_row), "column": "geo",
+                            "message": f"{label}: row {r.file_row}: geo {r.geo or plan.meta.whole_area!r} is not "
+                                       f"{only_district}, the only district this account may write"})
+    import pandas as pd
+
+    frame = rows if rows is not None and not out else pd.DataFrame()
+    return Preview(label, 0 if rows is None else len(rows), out, frame)
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,63 @@ def router(open_store: Callable, plan) -> APIRouter:
                      request.client.host if request.client else "")
         return done.to_records()
 
+    async def _upload(file: UploadFile):
+        """The uploaded table in a temporary file of planwatch's own naming (the upload's name is only
+        shown): its suffix must be .csv or .xlsx and it at most :data:`UPLOAD_MAX_BYTES`."""
+        import tempfile
+        from pathlib import PurePath
+
+        shown = (file.filename or "").replace("\\", "/").split("/")[-1][:200]
+        suffix = PurePath(shown).suffix.lower()
+        if suffix not in (".csv", ".xlsx"):
+            raise HTTPException(400, f"{shown or 'the file'}: a table of observations is a .csv or .xlsx file")
+        content = await file.read(UPLOAD_MAX_BYTES + 1)
+        if len(content) > UPLOAD_MAX_BYTES:
+            raise HTTPException(413, f"{shown}: more than {UPLOAD_MAX_BYTES // 2**20} MB; split the file")
+        tmp = tempfile.NamedTemporaryFile(prefix="planwatch-upload-", suffix=suffix, delete=False)
+        with tmp:
+            tmp.write(content)
+        return shown, tmp.name
+
+    def _writer(user):
+        """Who may write observations, and in which district (None: any)."""
+        if user is not None and user.role == "district_editor":
+            return allowed(user, "write_observations", district=user.district), user.district
+        return allowed(user, "admin"), None
+
+    @r.post("/observations/preview", summary="Check a file of observations (each row's errors); nothing is written")
+    async def preview(request: Request, user=Depends(account), file: UploadFile = File(...)):  # noqa: B008
+        import os
+
+        from planwatch.services import observations
+
+        _who, district = _writer(user)
+        shown, path = await _upload(file)
+        try:
+            return _call(observations.preview, plan, path, name=shown, only_district=district).to_records()
+        finally:
+            os.unlink(path)
+
+    @r.post("/observations", summary="Import a file of observations, all or nothing (a district editor: its district only)")
+    async def upload(request: Request, user=Depends(account), file: UploadFile = File(...)):  # noqa: B008
+        import os
+
+        from planwatch.services import observations
+
+        who, district = _writer(user)
+        shown, path = await _upload(file)
+        try:
+            done = _call(observations.import_file, open_store, plan, path, name=shown, only_district=district)
+        finally:
+            os.unlink(path)
+        users.record(open_store, who, "observations.import", shown, done.to_records(),
+                     request.client.host if request.client else "")
+        return done.to_records()
+
     return r
 
+
+UPLOAD_MAX_BYTES = 20 * 2**20  # a table of observations uploaded through the API
 
 # What a finding's responsible unit may do itself (the rest is the bureau's: an admin's).
 ANSWERS = ("update", "submit")
