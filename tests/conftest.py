@@ -28,7 +28,7 @@ def plan():
 BOTH_BACKENDS = {
     "test_access_coverage", "test_bad_input", "test_checkup_trust", "test_cli", "test_extras", "test_five_year_report",
     "test_findings", "test_indicators", "test_judge", "test_ledger", "test_ledger_concurrency", "test_ledger_property",
-    "test_ledger_review", "test_observe_import", "test_web", "test_onemap_crs", "test_onemap_demo", "test_onemap_layers",
+    "test_ledger_review", "test_observe_import", "test_web", "test_web_schema", "test_onemap_crs", "test_onemap_demo", "test_onemap_layers",
     "test_onemap_layers_badinput", "test_report", "test_review_features", "test_rules", "test_services",
 }
 

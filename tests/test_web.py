@@ -63,6 +63,7 @@ def test_the_api_answers_with_the_services_json(served, plan):
     trail = served.get("/api/ledger/history", params={"pool": "floor_area:顺义区"}).json()
     assert [e["op"] for e in trail] == ["release"] and trail[0]["balance_after"] == 1000.0
     assert served.get("/api/findings").json() == []
+    assert served.get("/api/findings", params={"overdue": True}).json() == []  # was a 500 (found by schemathesis)
     assert served.get("/api/findings/1").status_code == 400
     spec = served.get("/api/openapi.json").json()
     assert {"/api/evaluations/{year}", "/ogc/collections/{collection_id}/items"} <= set(spec["paths"])
@@ -182,7 +183,7 @@ def test_accounts_tokens_and_a_scoped_audited_write(served, store, plan):
     assert post(body, viewer).status_code == 403
     other = post({**body, "pool": "floor_area:朝阳区"}, editor)
     assert other.status_code == 403 and "may not reserve in 朝阳区" in other.json()["detail"]
-    assert post({**body, "pool": "x' OR '1'='1"}, editor).status_code == 422
+    assert post({**body, "pool": "x' OR '1'='1"}, editor).status_code == 400
     for name, table in store.ledger_tables().items():
         assert table.equals(before[name]), name  # nothing written by any refusal
     done = post(body, editor)
@@ -302,3 +303,17 @@ def test_a_district_editor_previews_and_imports_its_own_districts_observations_o
     row = stored[(stored["indicator"] == "T22") & (stored["geo"] == "顺义区")].iloc[0]
     assert row["note"] == "<img src=x onerror=alert(1)>" and row["file"] == "森林覆盖率.csv"  # as written, never a path
     assert users.audit_log(store)["action"].tolist()[-1] == "observations.import"
+
+
+def test_login_gives_a_token_and_repeated_failures_are_throttled(served, store, plan):
+    from planwatch.services import users
+
+    users.add_user(store, plan, "甲", "viewer", "pw-0123456789", by="管理员")
+    ok = served.post("/api/login", json={"name": "甲", "password": "pw-0123456789"})
+    assert ok.status_code == 200 and ok.json()["account"]["role"] == "viewer"
+    assert users.user_for_token(store, ok.json()["token"]).name == "甲"
+    codes = [served.post("/api/login", json={"name": "甲", "password": f"wrong-{i}"}).status_code for i in range(6)]
+    assert codes == [401] * 5 + [429]
+    late = served.post("/api/login", json={"name": "甲", "password": "pw-0123456789"})  # even the right one, for now
+    assert late.status_code == 429 and "too many failed logins" in late.json()["detail"]
+    assert served.post("/api/login", json={"name": "乙", "password": "x"}).status_code == 401

@@ -219,8 +219,8 @@ def list_findings(store: StoreSource, plan: Plan, *, state: str | None = None, d
         view = view[view["state"] == state]
     if district is not None:
         view = view[view["geo"] == ("" if district == whole else district)]
-    if overdue:
-        view = view[view["overdue"]]
+    if overdue:  # astype: an empty register's column is of objects, which would select columns, not rows
+        view = view[view["overdue"].astype(bool)]
     if year is not None:
         view = view[view["year"] == year]
     closed = view[view["state"].isin(CLOSED)].sort_values("finding_id", kind="stable")

@@ -13,6 +13,38 @@ from pydantic import BaseModel, Field
 from planwatch.services import ServiceError, frame_records
 
 
+class LoginBody(BaseModel):
+    """An account's name and password (POST /api/login)."""
+
+    name: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class Throttle:
+    """Failed logins per (name, address): after :attr:`limit` failures within :attr:`window` seconds,
+    further attempts are refused until the window has passed (in this server process)."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0):
+        self.limit, self.window = limit, window
+        self.failures: dict[tuple[str, str], list[float]] = {}
+
+    def _recent(self, key, now: float) -> list[float]:
+        kept = [t for t in self.failures.get(key, []) if now - t < self.window]
+        self.failures[key] = kept
+        return kept
+
+    def blocked(self, key, now: float) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        recent = self._recent(key, now)
+        return 0.0 if len(recent) < self.limit else self.window - (now - recent[0])
+
+    def failed(self, key, now: float) -> None:
+        self._recent(key, now).append(now)
+
+    def succeeded(self, key) -> None:
+        self.failures.pop(key, None)
+
+
 class ReserveBody(BaseModel):
     """A reservation of quota for a project (POST /api/ledger/reserve)."""
 
@@ -24,11 +56,24 @@ class ReserveBody(BaseModel):
     memo: str = Field("", max_length=500)
 
 
+class Problem(BaseModel):
+    """A refusal: what is wrong and what to do, in one message."""
+
+    detail: str
+
+
+# The refusals every route may answer with (documented, so the OpenAPI document says what a client gets).
+ERRORS = {code: {"model": Problem, "description": what} for code, what in (
+    (400, "refused: the message says why; nothing was written"), (401, "no valid API token"),
+    (403, "the account may not do this"), (404, "no such plan, finding or action"),
+    (413, "the upload is too large"), (429, "too many failed logins"))}
+
+
 def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except ServiceError as e:
-        raise HTTPException(422 if e.usage else 400, str(e)) from None
+        raise HTTPException(400, str(e)) from None
 
 
 def router(open_store: Callable, plan) -> APIRouter:
@@ -36,7 +81,7 @@ def router(open_store: Callable, plan) -> APIRouter:
     allows (its account's role and scope, checked here before the service is called; every write audited)."""
     from planwatch.services import evaluation, findings, ledger, plans, users
 
-    r = APIRouter(prefix="/api", tags=["planwatch"])
+    r = APIRouter(prefix="/api", tags=["planwatch"], responses=ERRORS)
 
     def account(request: Request):
         """The account of the request's API token (Authorization: Bearer …), or None."""
@@ -112,6 +157,26 @@ def router(open_store: Callable, plan) -> APIRouter:
     def ledger_history(pool: str | None = Query(None, max_length=80), project: str | None = Query(None, max_length=120)):
         return _call(ledger.history, open_store, plan, pool=pool, project=project).to_records()
 
+    throttle = Throttle()
+
+    @r.post("/login", summary="Exchange a name and password for an API token valid one day (throttled)")
+    def login(body: LoginBody, request: Request):
+        import time
+
+        address = request.client.host if request.client else ""
+        key, now = (body.name, address), time.monotonic()
+        wait = throttle.blocked(key, now)
+        if wait > 0:
+            raise HTTPException(429, f"too many failed logins for {body.name} from {address}: try again in "
+                                     f"{int(wait // 60) + 1} minute(s)")
+        who = users.check_password(open_store, body.name, body.password)
+        if who is None:
+            throttle.failed(key, now)
+            raise HTTPException(401, "wrong name or password")
+        throttle.succeeded(key)
+        token, expires = users.issue_token(open_store, who.name, days=1, label="login", by=who.name, address=address)
+        return {"token": token, "expires": expires, "account": who.to_records()}
+
     @r.post("/ledger/reserve", summary="Reserve quota for a project (district editor of the pool's district, or admin)")
     def reserve(body: ReserveBody, request: Request, user=Depends(account)):  # noqa: B008  (FastAPI's idiom)
         from planwatch.ledger.post import LedgerRefusal, pool_account
@@ -119,7 +184,7 @@ def router(open_store: Callable, plan) -> APIRouter:
         try:
             pool = pool_account(ledger.rules_of(plan), body.pool)
         except (LedgerRefusal, ServiceError) as e:
-            raise HTTPException(422, str(e)) from None
+            raise HTTPException(400, str(e)) from None
         who = allowed(user, "reserve", district=pool.district)
         done = _call(ledger.reserve, open_store, plan, project=body.project, pool=body.pool, amount=body.amount,
                      expires=body.expires, key=body.key, memo=body.memo, by=who.name)

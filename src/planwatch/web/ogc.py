@@ -46,7 +46,9 @@ def _plain(v):
 
 def router(open_store: Callable, plan) -> APIRouter:
     """The OGC API – Features routes over the store ``open_store()`` opens, for ``plan``'s layer types."""
-    r = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
+    from planwatch.web.api import ERRORS
+
+    r = APIRouter(prefix="/ogc", tags=["OGC API – Features"], responses={k: ERRORS[k] for k in (400, 404)})
     names = {lt.id: lt.name for lt in (plan.spatial.layer_types if plan.spatial else [])}
 
     def base(request: Request) -> str:
