@@ -317,3 +317,36 @@ def test_login_gives_a_token_and_repeated_failures_are_throttled(served, store, 
     late = served.post("/api/login", json={"name": "甲", "password": "pw-0123456789"})  # even the right one, for now
     assert late.status_code == 429 and "too many failed logins" in late.json()["detail"]
     assert served.post("/api/login", json={"name": "乙", "password": "x"}).status_code == 401
+
+
+def test_a_review_through_the_api_and_a_reservation_committed_and_cancelled_in_scope(served, store, plan):
+    from shapely.geometry import mapping
+
+    from planwatch.services import users
+
+    farmland = gpd.GeoDataFrame(geometry=[box(X, Y + 2000, X + 1000, Y + 3000)], crs="EPSG:4548")
+    store.write_layer("farmland", farmland, source="test", sha256="2" * 64, synthetic=True, notes=[])
+    on_farmland = gpd.GeoSeries([box(X + 100, Y + 2100, X + 200, Y + 2200)], crs="EPSG:4548").to_crs(4326)
+    sent = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "XM-1"},
+                                                       "geometry": mapping(on_farmland.iloc[0])}]}
+    (reviewed,) = served.post("/api/reviews", json=sent).json()
+    assert reviewed["id"] == "XM-1" and [c["severity"] for c in reviewed["conflicts"]] == ["forbidden"]
+    assert reviewed["conflicts"][0]["overlap_m2"] == pytest.approx(10_000, rel=1e-3)
+    for bad in ({"type": "FeatureCollection", "features": []}, {"type": "Feature"}, {"type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": "x"}}]}):
+        assert served.post("/api/reviews", json=bad).status_code == 400
+    users.add_user(store, plan, "顺义编辑", "district_editor", "pw-0123456789", district="顺义区", by="管理员")
+    users.add_user(store, plan, "大兴编辑", "district_editor", "pw-0123456789", district="大兴区", by="管理员")
+    auth = {n: {"Authorization": f"Bearer {users.issue_token(store, n, by='管理员')[0]}"} for n in ("顺义编辑", "大兴编辑")}
+    for project in ("XM-2", "XM-3"):
+        body = {"project": project, "pool": "floor_area:顺义区", "amount": "100"}
+        assert served.post("/api/ledger/reserve", json=body, headers=auth["顺义编辑"]).status_code == 200
+    assert served.post("/api/ledger/commit", json={"project": "XM-2"}, headers=auth["大兴编辑"]).status_code == 403
+    assert served.post("/api/ledger/commit", json={"project": "XM-2"}).status_code == 401
+    done = served.post("/api/ledger/commit", json={"project": "XM-2", "amount": "60"}, headers=auth["顺义编辑"]).json()
+    assert done["resolution"]["committed"] == 60.0
+    assert served.post("/api/ledger/cancel", json={"project": "XM-3"}, headers=auth["顺义编辑"]).json()["op"] == "cancel"
+    again = served.post("/api/ledger/cancel", json={"project": "XM-3"}, headers=auth["顺义编辑"])
+    assert again.status_code == 400 and "already resolved" in again.json()["detail"]
+    pools = {p["pool"]: p for p in served.get("/api/ledger/accounts").json()["pools"]}
+    assert (pools["floor_area:顺义区"]["available"], pools["floor_area:顺义区"]["committed"]) == (1000 - 60, 60)

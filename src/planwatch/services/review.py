@@ -79,6 +79,21 @@ def review_features(store: StoreSource, plan: Plan, project_file: Path, *, engin
     return Review(Path(project_file), result, out_gpkg)
 
 
+def review_geojson(store: StoreSource, plan: Plan, features, *, engine: str = "geopandas") -> Review:
+    """Review polygons given as a GeoDataFrame (the web API's GeoJSON), as :func:`review_features`
+    reviews a file's."""
+    from planwatch.onemap.review.review import ReviewInputError, review_frame
+
+    check_engine(engine)
+    store = opened(store)
+    require_layers(store)
+    try:
+        result = review_frame(features, store, plan, engine, source="the GeoJSON sent")
+    except (ReviewInputError, ConnectionError) as e:
+        raise ServiceError(str(e)) from None
+    return Review(Path("request.geojson"), result, None)
+
+
 @dataclass(frozen=True)
 class RulesCheck:
     """The plan's spatial rules for ``year``: ``results`` one row per rule (value, threshold,
@@ -262,5 +277,5 @@ def _districts(store, plan, frame, result, source) -> list[str]:
 
 __all__ = [
     "ProjectReservation", "Review", "RulesCheck", "check_engine", "check_rules", "require_layers", "review_and_reserve",
-    "review_features",
+    "review_features", "review_geojson",
 ]

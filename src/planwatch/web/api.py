@@ -45,6 +45,16 @@ class Throttle:
         self.failures.pop(key, None)
 
 
+class ResolveBody(BaseModel):
+    """A reservation's commit (all, or ``amount`` of it) or cancel (POST /api/ledger/commit|cancel)."""
+
+    project: str = Field(min_length=1, max_length=120)
+    quota: str | None = Field(None, max_length=20, description="floor_area or land, when the project holds both")
+    amount: str | None = Field(None, max_length=40, description="commit only this much (m²)")
+    key: str | None = Field(None, max_length=200, description="idempotency key")
+    memo: str = Field("", max_length=500)
+
+
 class ReserveBody(BaseModel):
     """A reservation of quota for a project (POST /api/ledger/reserve)."""
 
@@ -223,6 +233,55 @@ def router(open_store: Callable, plan) -> APIRouter:
                      request.client.host if request.client else "")
         return done.to_records()
 
+    def _resolve(op: str, body: ResolveBody, request: Request, user):
+        """Commit or cancel a project's reservation: the district editor of its district, or an admin."""
+        held = open_store().ledger_tables()
+        res, sol = held["pw_ledger_reservations"], held["pw_ledger_resolutions"]
+        mine = res[(res["project"] == body.project) & ~res["reservation_id"].isin(sol["reservation_id"])]
+        if body.quota is not None:
+            mine = mine[mine["quota"] == body.quota]
+        districts = set(mine["district"])
+        if districts:
+            who = allowed(user, "reserve", district=districts.pop() if len(districts) == 1 else "")
+        else:  # nothing open to resolve: the service says why (unknown project, already resolved), writing nothing
+            who = allowed(user, "reserve", district=user.district) if user is not None and \
+                user.role == "district_editor" else allowed(user, "admin")
+        if op == "commit":
+            done = _call(ledger.commit, open_store, plan, project=body.project, amount=body.amount, quota=body.quota,
+                         key=body.key, memo=body.memo, by=who.name)
+        else:
+            done = _call(ledger.cancel, open_store, plan, project=body.project, quota=body.quota, key=body.key,
+                         memo=body.memo, by=who.name)
+        users.record(open_store, who, f"ledger.{op}", body.project, {"batch": done.batch["batch_id"],
+                                                                     "repeated": done.repeated},
+                     request.client.host if request.client else "")
+        return done.to_records()
+
+    @r.post("/ledger/commit", summary="Commit a project's reservation, all or part (its district's editor, or admin)")
+    def commit(body: ResolveBody, request: Request, user=Depends(account)):  # noqa: B008
+        return _resolve("commit", body, request, user)
+
+    @r.post("/ledger/cancel", summary="Cancel a project's reservation (its district's editor, or admin)")
+    def cancel(body: ResolveBody, request: Request, user=Depends(account)):  # noqa: B008
+        return _resolve("cancel", body, request, user)
+
+    @r.post("/reviews", summary="Review GeoJSON polygons against the one map: each feature's conflicts and zones")
+    def review(body: dict, engine: str = Query("geopandas", max_length=20)):
+        import geopandas as gpd
+        from shapely.errors import GEOSException
+
+        from planwatch.services import review as reviews
+
+        features = body.get("features") if isinstance(body, dict) and body.get("type") == "FeatureCollection" else None
+        if not isinstance(features, list) or not features or len(features) > REVIEW_MAX_FEATURES:
+            raise HTTPException(400, "send a GeoJSON FeatureCollection (WGS 84) of 1 to "
+                                     f"{REVIEW_MAX_FEATURES} polygon features")
+        try:
+            frame = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
+        except (ValueError, TypeError, KeyError, AttributeError, GEOSException) as e:
+            raise HTTPException(400, f"not GeoJSON features: {' '.join(str(e).split())[:200]}") from None
+        return _call(reviews.review_geojson, open_store, plan, frame, engine=engine).to_records()
+
     async def _upload(file: UploadFile):
         """The uploaded table in a temporary file of planwatch's own naming (the upload's name is only
         shown): its suffix must be .csv or .xlsx and it at most :data:`UPLOAD_MAX_BYTES`."""
@@ -280,6 +339,7 @@ def router(open_store: Callable, plan) -> APIRouter:
 
 
 UPLOAD_MAX_BYTES = 20 * 2**20  # a table of observations uploaded through the API
+REVIEW_MAX_FEATURES = 1000  # a review through the API (a batch review: planwatch review FILE --out)
 
 # What a finding's responsible unit may do itself (the rest is the bureau's: an admin's).
 ANSWERS = ("update", "submit")
