@@ -350,3 +350,13 @@ def test_a_review_through_the_api_and_a_reservation_committed_and_cancelled_in_s
     assert again.status_code == 400 and "already resolved" in again.json()["detail"]
     pools = {p["pool"]: p for p in served.get("/api/ledger/accounts").json()["pools"]}
     assert (pools["floor_area:顺义区"]["available"], pools["floor_area:顺义区"]["committed"]) == (1000 - 60, 60)
+
+
+def test_a_report_is_downloaded_in_each_format_it_is_built_in(served):
+    got = served.get("/api/reports/annual/2022/report.xlsx")
+    assert got.status_code == 200 and got.content[:2] == b"PK"
+    assert got.headers["content-disposition"] == 'attachment; filename="beijing-2021-2025-annual-2022.xlsx"'
+    assert served.get("/api/reports/annual/2022/report.exe").status_code == 404
+    assert served.get("/api/reports/monthly/2022/report.pdf").status_code == 404
+    refused = served.get("/api/reports/five-year/2019/report.pdf")
+    assert refused.status_code == 400 and "outside the plan period" in refused.json()["detail"]

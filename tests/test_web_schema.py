@@ -35,7 +35,9 @@ def test_the_api_never_answers_5xx_nor_against_its_document(store, plan):
     users.add_user(store, plan, "顺义编辑", "district_editor", "pw-0123456789", district="顺义区", by="管理员")
     app = create_app(open_store=lambda: store, plan_id=plan.meta.id)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # a report download builds the whole report (tens of seconds): tested by itself in test_web.py
+    operations = [op for op in (result.ok() for result in schema.get_all_operations())
+                  if not op.path.startswith("/api/reports/")]
     assert len(operations) >= 15
     for operation in operations:
 

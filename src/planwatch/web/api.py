@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from planwatch.services import ServiceError, frame_records
@@ -282,6 +282,25 @@ def router(open_store: Callable, plan) -> APIRouter:
             raise HTTPException(400, f"not GeoJSON features: {' '.join(str(e).split())[:200]}") from None
         return _call(reviews.review_geojson, open_store, plan, frame, engine=engine).to_records()
 
+    @r.get("/reports/{kind}/{year}/report.{fmt}", summary="The check-up (annual) or five-year report of a year",
+           responses={200: {"content": {m: {} for m in REPORT_TYPES.values()}, "description": "the report file"}},
+           response_class=Response)
+    def report(kind: str, year: int, fmt: str):
+        import tempfile
+        from pathlib import Path
+
+        from planwatch.services import reports
+
+        if kind not in (reports.ANNUAL, reports.FIVE_YEAR) or fmt not in REPORT_TYPES:
+            raise HTTPException(404, f"reports are /api/reports/annual|five-year/YEAR/report.{'|'.join(REPORT_TYPES)}")
+        with tempfile.TemporaryDirectory(prefix="planwatch-report-") as folder:
+            out = Path(folder) / "report"
+            built = _call(reports.build_report, open_store, plan, year, out, kind=kind)
+            content = Path(built.paths[fmt]).read_bytes()
+        name = f"{plan.meta.id}-{kind}-{year}.{fmt}"
+        return Response(content, media_type=REPORT_TYPES[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     async def _upload(file: UploadFile):
         """The uploaded table in a temporary file of planwatch's own naming (the upload's name is only
         shown): its suffix must be .csv or .xlsx and it at most :data:`UPLOAD_MAX_BYTES`."""
@@ -338,6 +357,9 @@ def router(open_store: Callable, plan) -> APIRouter:
     return r
 
 
+REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
+                "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 UPLOAD_MAX_BYTES = 20 * 2**20  # a table of observations uploaded through the API
 REVIEW_MAX_FEATURES = 1000  # a review through the API (a batch review: planwatch review FILE --out)
 
