@@ -469,7 +469,8 @@ def test_progress_is_told_what_is_being_done(demo):
 CLI = ROOT / "src/planwatch/cli"
 # Imports the CLI may make from planwatch: the CLI itself, the services, the store (opening it) and the
 # error type of a missing optional part (planwatch.extras).
-ALLOWED = ("planwatch.cli", "planwatch.services", "planwatch.store", "planwatch.extras")
+# planwatch.web: `planwatch serve` starts the other interface, which calls the services as the CLI does
+ALLOWED = ("planwatch.cli", "planwatch.services", "planwatch.store", "planwatch.extras", "planwatch.web")
 ALLOWED_NAMES = {"planwatch.plan": {"DEFAULT_PLAN"}}
 
 
@@ -489,6 +490,21 @@ def cli_imports():
             for module, names in modules:
                 if module == "planwatch" or module.startswith("planwatch."):
                     yield path.relative_to(CLI).as_posix(), owner.get(id(node)), module, names
+
+
+def test_the_web_interface_imports_from_planwatch_only_the_services_the_store_and_itself():
+    import ast
+
+    wrong = []
+    for path in sorted((CLI.parent / "web").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("planwatch"):
+                module = node.module
+                if not (module == "planwatch" or any(module == a or module.startswith(a + ".") for a in
+                                                     ("planwatch.services", "planwatch.store", "planwatch.web",
+                                                      "planwatch.extras"))):
+                    wrong.append((path.name, module))
+    assert not wrong, f"domain imports in the web interface (call planwatch.services instead): {wrong}"
 
 
 def test_the_cli_imports_from_planwatch_only_the_cli_the_services_and_the_store():

@@ -91,6 +91,11 @@ def _amount_any(rules: LedgerRules, quota: str | None, text) -> int:
         raise ServiceError(str(e), usage=True) from None
 
 
+def pool_of(plan: Plan, text: str, option: str = "--pool"):
+    """The pool account a user named (``QUOTA:DISTRICT``), or a refusal saying how pools are named."""
+    return _pool(rules_of(plan), text, option)
+
+
 def _pool(rules: LedgerRules, text: str, option: str = "--pool"):
     from planwatch.ledger.post import LedgerRefusal, pool_account
 
@@ -412,6 +417,6 @@ def check(store: StoreSource, plan: Plan) -> LedgerCheck:
 
 __all__ = [
     "OPS", "Accounts", "History", "LedgerCheck", "Posted", "accounts", "accounts_from", "cancel", "check", "commit",
-    "correct", "credit_reduction", "expire", "history", "new_key", "release", "reserve", "reserve_steps", "rules_of",
+    "correct", "credit_reduction", "expire", "history", "new_key", "pool_of", "release", "reserve", "reserve_steps", "rules_of",
     "tables_as_of", "to_m2", "transfer",
 ]

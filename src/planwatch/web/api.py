@@ -189,12 +189,7 @@ def router(open_store: Callable, plan) -> APIRouter:
 
     @r.post("/ledger/reserve", summary="Reserve quota for a project (district editor of the pool's district, or admin)")
     def reserve(body: ReserveBody, request: Request, user=Depends(account)):  # noqa: B008  (FastAPI's idiom)
-        from planwatch.ledger.post import LedgerRefusal, pool_account
-
-        try:
-            pool = pool_account(ledger.rules_of(plan), body.pool)
-        except (LedgerRefusal, ServiceError) as e:
-            raise HTTPException(400, str(e)) from None
+        pool = _call(ledger.pool_of, plan, body.pool)
         who = allowed(user, "reserve", district=pool.district)
         done = _call(ledger.reserve, open_store, plan, project=body.project, pool=body.pool, amount=body.amount,
                      expires=body.expires, key=body.key, memo=body.memo, by=who.name)
