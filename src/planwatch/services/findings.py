@@ -299,29 +299,29 @@ def read_evidence_files(paths: Sequence[Path]) -> list[dict]:
     """Each evidence file as {name, sha256, size, content}, checked before anything is written:
     missing, not a file, empty, over the size limit, or of a type not on the list is refused naming
     the file."""
+    from planwatch.services.evaluation import evidence_file
+
+    return [_evidence(*evidence_file(Path(path)), label=f"--evidence {path}") for path in paths]
+
+
+def _evidence(name: str, content: bytes, *, label: str) -> dict:
+    """One evidence file as {name, sha256, size, content}, or a refusal naming it (``label``) when its
+    type is not on the list or its content is not of that type."""
     import hashlib
 
     from planwatch.findings.evidence import evidence_refusal
-    from planwatch.services.evaluation import evidence_file
 
-    files = []
-    for path in paths:
-        name, content = evidence_file(Path(path))
-        refusal = evidence_refusal(name, content)
-        if refusal:
-            raise ServiceError(f"--evidence {path}: {refusal}; nothing was recorded")
-        files.append({"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content),
-                      "content": content})
-    return files
+    refusal = evidence_refusal(name, content)
+    if refusal:
+        raise ServiceError(f"{label}: {refusal}; nothing was recorded")
+    return {"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "content": content}
 
 
 def read_uploads(uploads: Sequence[tuple[str, bytes]]) -> list[dict]:
     """Evidence uploaded as (name, content), checked as :func:`read_evidence_files` checks files: the
     name is cut to its last component (shown, never used as a path)."""
-    import hashlib
     import re
 
-    from planwatch.findings.evidence import evidence_refusal
     from planwatch.services.evaluation import EVIDENCE_MAX_BYTES
 
     files = []
@@ -334,11 +334,7 @@ def read_uploads(uploads: Sequence[tuple[str, bytes]]) -> list[dict]:
         if len(content) > EVIDENCE_MAX_BYTES:
             raise ServiceError(f"evidence {name}: more than the {EVIDENCE_MAX_BYTES // 2**20} MB an evidence file may "
                                "be; give an excerpt; nothing was recorded")
-        refusal = evidence_refusal(name, content)
-        if refusal:
-            raise ServiceError(f"evidence {name}: {refusal}; nothing was recorded")
-        files.append({"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content),
-                      "content": content})
+        files.append(_evidence(name, content, label=f"evidence {name}"))
     return files
 
 

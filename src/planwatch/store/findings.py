@@ -76,18 +76,70 @@ def create_table(types: dict[str, str], table: RecordTable, constraints: str = "
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n  {columns}{constraints})"
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What the database refuses on a group of record tables (the findings register, the ledger, the
+    accounts): on ``main``, any UPDATE of its ``fixed`` columns (``on_update``) and any DELETE
+    (``on_delete``); on each ``append_only`` table, any UPDATE or DELETE (``on_edit``, where ``%``
+    stands for the table's name); on PostgreSQL also TRUNCATE of ``main`` and those tables. The
+    triggers are named ``{main}_{fixed_name}``, ``{main}_no_delete``, ``{table}_append_only`` (PostgreSQL)
+    or ``{table}_no_update|delete`` (SQLite) and ``{table}_no_truncate``; ``function`` is the PostgreSQL
+    trigger function's name."""
+
+    function: str
+    main: str
+    fixed: tuple[str, ...]
+    fixed_name: str
+    on_update: str
+    on_delete: str
+    append_only: tuple[str, ...]
+    on_edit: str
+
+    def sqlite(self) -> list[str]:
+        fixed = ", ".join(f'"{c}"' for c in self.fixed)
+        out = [f"""CREATE TRIGGER IF NOT EXISTS {self.main}_{self.fixed_name} BEFORE UPDATE OF {fixed} ON {self.main}
+BEGIN SELECT RAISE(ABORT, '{self.on_update}'); END""",
+               f"""CREATE TRIGGER IF NOT EXISTS {self.main}_no_delete BEFORE DELETE ON {self.main}
+BEGIN SELECT RAISE(ABORT, '{self.on_delete}'); END"""]
+        out += [f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
+BEGIN SELECT RAISE(ABORT, '{self.on_edit.replace("%", table)}'); END"""
+                for table in self.append_only for op in ("UPDATE", "DELETE")]
+        return out
+
+    def postgres(self) -> list[str]:
+        fixed = ", ".join(f'"{c}"' for c in self.fixed)
+        out = [f"""CREATE OR REPLACE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = '{self.main}' AND TG_OP = 'UPDATE' THEN
+    RAISE EXCEPTION '{self.on_update}';
+  ELSIF TG_TABLE_NAME = '{self.main}' THEN
+    RAISE EXCEPTION '{self.on_delete}';
+  END IF;
+  RAISE EXCEPTION '{self.on_edit}', TG_TABLE_NAME;
+END $$""",
+               f"CREATE OR REPLACE TRIGGER {self.main}_{self.fixed_name} BEFORE UPDATE OF {fixed} ON {self.main} "
+               f"FOR EACH ROW EXECUTE FUNCTION {self.function}()",
+               f"CREATE OR REPLACE TRIGGER {self.main}_no_delete BEFORE DELETE ON {self.main} "
+               f"FOR EACH ROW EXECUTE FUNCTION {self.function}()"]
+        out += [f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {self.function}()" for table in self.append_only]
+        out += [f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {self.function}()" for table in (self.main, *self.append_only)]
+        return out
+
+
+GUARD = Guard(
+    "pw_findings_refuse", "pw_findings", (*FROZEN_COLUMNS, "finding_id"), "frozen",
+    "pw_findings: what a finding found is frozen at generation; record a new finding instead",
+    "pw_findings: a finding is never deleted; withdraw it instead",
+    APPEND_ONLY, "% is append-only: record a new event instead")
+
+
 def sqlite_ddl() -> list[str]:
     """The v5 tables, indexes and triggers in a GeoPackage (SQLite); each statement idempotent."""
     out = [create_table(SQLITE_TYPES, t, _constraints(t.name)) for t in FINDING_TABLES]
     out += _indexes()
-    frozen = ", ".join(f'"{c}"' for c in FROZEN_COLUMNS)
-    out.append(f"""CREATE TRIGGER IF NOT EXISTS pw_findings_frozen BEFORE UPDATE OF {frozen}, finding_id ON pw_findings
-BEGIN SELECT RAISE(ABORT, 'pw_findings: what a finding found is frozen at generation; record a new finding instead'); END""")
-    out.append("""CREATE TRIGGER IF NOT EXISTS pw_findings_no_delete BEFORE DELETE ON pw_findings
-BEGIN SELECT RAISE(ABORT, 'pw_findings: a finding is never deleted; withdraw it instead'); END""")
-    out += [f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new event instead'); END"""
-            for table in APPEND_ONLY for op in ("UPDATE", "DELETE")]
+    out += GUARD.sqlite()
     out.append("""INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
   ('pw_findings', 'attributes', 'pw_findings', 'planwatch: the check-up findings register (问题清单), one row per finding'),
   ('pw_finding_events', 'attributes', 'pw_finding_events', 'planwatch: every transition of every finding (append-only)'),
@@ -100,24 +152,7 @@ def postgres_ddl() -> list[str]:
     """The v5 tables, indexes and triggers in PostgreSQL; each statement idempotent."""
     out = [create_table(POSTGRES_TYPES, t, _constraints(t.name)) for t in FINDING_TABLES]
     out += _indexes()
-    out.append("""CREATE OR REPLACE FUNCTION pw_findings_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_TABLE_NAME = 'pw_findings' AND TG_OP = 'UPDATE' THEN
-    RAISE EXCEPTION 'pw_findings: what a finding found is frozen at generation; record a new finding instead';
-  ELSIF TG_TABLE_NAME = 'pw_findings' THEN
-    RAISE EXCEPTION 'pw_findings: a finding is never deleted; withdraw it instead';
-  END IF;
-  RAISE EXCEPTION '% is append-only: record a new event instead', TG_TABLE_NAME;
-END $$""")
-    frozen = ", ".join(f'"{c}"' for c in FROZEN_COLUMNS)
-    out.append(f"CREATE OR REPLACE TRIGGER pw_findings_frozen BEFORE UPDATE OF {frozen}, finding_id ON pw_findings "
-               "FOR EACH ROW EXECUTE FUNCTION pw_findings_refuse()")
-    out.append("CREATE OR REPLACE TRIGGER pw_findings_no_delete BEFORE DELETE ON pw_findings "
-               "FOR EACH ROW EXECUTE FUNCTION pw_findings_refuse()")
-    out += [f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION pw_findings_refuse()" for table in APPEND_ONLY]
-    out += [f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION pw_findings_refuse()" for table in ("pw_findings", *APPEND_ONLY)]
+    out += GUARD.postgres()
     return out
 
 
@@ -186,6 +221,23 @@ def _frame(rows: Sequence[Sequence], table: RecordTable, columns: list[str]) -> 
 
 
 # ------------------------------------------------------------------ reading
+
+
+def read_table(con, d: Dialect, table: RecordTable, where: str = "", params: Sequence = ()) -> pd.DataFrame:
+    """A record table's rows (``where`` with ``params`` in ``?`` style), in id order, every column of
+    its kind (bools, int64; a column of an empty table is of objects)."""
+    cols = list(table.columns)
+    rows = con.execute(d.q(f"SELECT {d.select(table, cols)} FROM {table.name} {where} ORDER BY {table.key}"),
+                       list(params)).fetchall()
+    df = pd.DataFrame.from_records(list(rows), columns=cols, coerce_float=True)
+    for c, kind in table.columns.items():
+        if kind == "bool":
+            df[c] = df[c].astype(bool)
+        elif kind in ("int", "id"):
+            df[c] = df[c].astype("int64")
+        elif kind == "text" and not len(df):
+            df[c] = df[c].astype(object)
+    return df
 
 
 def read_findings(con, d: Dialect) -> pd.DataFrame:
@@ -388,7 +440,7 @@ def record_move(con, d: Dialect, finding_id: int, *, expected_version: int, acti
 
 
 __all__ = [
-    "APPEND_ONLY", "CURRENT_COLUMNS", "POSTGRES_TYPES", "SQLITE_TYPES", "create_table", "EVENT_COLUMNS", "EVIDENCE_COLUMNS", "FINDING_COLUMNS", "FINDING_TABLES",
+    "APPEND_ONLY", "CURRENT_COLUMNS", "GUARD", "read_table", "POSTGRES_TYPES", "SQLITE_TYPES", "Guard", "create_table", "EVENT_COLUMNS", "EVIDENCE_COLUMNS", "FINDING_COLUMNS", "FINDING_TABLES",
     "FROZEN_COLUMNS", "SQLITE", "SYSTEM_ACTOR", "Dialect", "MergeResult", "StaleFinding", "generate", "merge_findings",
     "postgres_ddl", "postgres_dialect", "read_events", "read_evidence", "read_file", "read_findings", "record_move",
     "sqlite_ddl",

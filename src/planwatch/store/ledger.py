@@ -35,14 +35,17 @@ import pandas as pd
 from planwatch.ledger import post as P
 from planwatch.ledger.rules import LedgerRules
 from planwatch.store.base import RECORDS, RecordTable, utc_now
-from planwatch.store.findings import POSTGRES_TYPES, SQLITE_TYPES, Dialect, create_table
+from planwatch.store.findings import POSTGRES_TYPES, SQLITE_TYPES, Dialect, Guard, create_table, read_table
 
 LEDGER_TABLES: list[RecordTable] = [RECORDS[name] for name in (
     "pw_ledger_accounts", "pw_ledger_batches", "pw_ledger_entries", "pw_ledger_reservations", "pw_ledger_resolutions")]
 APPEND_ONLY = ("pw_ledger_batches", "pw_ledger_entries", "pw_ledger_reservations", "pw_ledger_resolutions")
 ACCOUNT_FIXED = ["account_id", "name", "kind", "quota", "district", "ring", "year", "project", "created_at"]
 TABLES = {t.name: t for t in LEDGER_TABLES}
-REFUSE_EDIT = "is append-only: post a correction instead"
+GUARD = Guard("pw_ledger_refuse", "pw_ledger_accounts", tuple(ACCOUNT_FIXED), "fixed",
+              "pw_ledger_accounts: an account is never renamed or moved; only postings change its balance",
+              "pw_ledger_accounts: an account is never deleted", APPEND_ONLY,
+              "% is append-only: post a correction instead")
 
 
 # ------------------------------------------------------------------ DDL
@@ -67,13 +70,7 @@ def sqlite_ddl() -> list[str]:
     """The v6 tables, indexes and triggers in a GeoPackage (SQLite); each statement idempotent."""
     out = [create_table(SQLITE_TYPES, t, _CONSTRAINTS[t.name]) for t in LEDGER_TABLES]
     out += _INDEXES
-    fixed = ", ".join(f'"{c}"' for c in ACCOUNT_FIXED)
-    out.append(f"""CREATE TRIGGER IF NOT EXISTS pw_ledger_accounts_fixed BEFORE UPDATE OF {fixed} ON pw_ledger_accounts
-BEGIN SELECT RAISE(ABORT, 'pw_ledger_accounts: an account is never renamed or moved; only postings change its balance'); END""")
-    out.append("""CREATE TRIGGER IF NOT EXISTS pw_ledger_accounts_no_delete BEFORE DELETE ON pw_ledger_accounts
-BEGIN SELECT RAISE(ABORT, 'pw_ledger_accounts: an account is never deleted'); END""")
-    out += [f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} {REFUSE_EDIT}'); END""" for table in APPEND_ONLY for op in ("UPDATE", "DELETE")]
+    out += GUARD.sqlite()
     out.append("""INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
   ('pw_ledger_accounts', 'attributes', 'pw_ledger_accounts', 'planwatch: the quota ledger''s accounts and balances'),
   ('pw_ledger_batches', 'attributes', 'pw_ledger_batches', 'planwatch: every quota ledger operation (append-only)'),
@@ -87,24 +84,7 @@ def postgres_ddl() -> list[str]:
     """The v6 tables, indexes and triggers in PostgreSQL; each statement idempotent."""
     out = [create_table(POSTGRES_TYPES, t, _CONSTRAINTS[t.name]) for t in LEDGER_TABLES]
     out += _INDEXES
-    out.append(f"""CREATE OR REPLACE FUNCTION pw_ledger_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_TABLE_NAME = 'pw_ledger_accounts' AND TG_OP = 'UPDATE' THEN
-    RAISE EXCEPTION 'pw_ledger_accounts: an account is never renamed or moved; only postings change its balance';
-  ELSIF TG_TABLE_NAME = 'pw_ledger_accounts' THEN
-    RAISE EXCEPTION 'pw_ledger_accounts: an account is never deleted';
-  END IF;
-  RAISE EXCEPTION '% {REFUSE_EDIT}', TG_TABLE_NAME;
-END $$""")
-    fixed = ", ".join(f'"{c}"' for c in ACCOUNT_FIXED)
-    out.append(f"CREATE OR REPLACE TRIGGER pw_ledger_accounts_fixed BEFORE UPDATE OF {fixed} ON pw_ledger_accounts "
-               "FOR EACH ROW EXECUTE FUNCTION pw_ledger_refuse()")
-    out.append("CREATE OR REPLACE TRIGGER pw_ledger_accounts_no_delete BEFORE DELETE ON pw_ledger_accounts "
-               "FOR EACH ROW EXECUTE FUNCTION pw_ledger_refuse()")
-    out += [f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION pw_ledger_refuse()" for table in APPEND_ONLY]
-    out += [f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION pw_ledger_refuse()" for table in ("pw_ledger_accounts", *APPEND_ONLY)]
+    out += GUARD.postgres()
     return out
 
 
@@ -112,18 +92,7 @@ END $$""")
 
 
 def _frame(con, d: Dialect, table: str, where: str = "", params: Sequence = ()) -> pd.DataFrame:
-    t = TABLES[table]
-    cols = list(t.columns)
-    rows = con.execute(d.q(f"SELECT {d.select(t, cols)} FROM {table} {where} ORDER BY {t.key}"), list(params)).fetchall()
-    df = pd.DataFrame.from_records(list(rows), columns=cols, coerce_float=True)
-    for c, kind in t.columns.items():
-        if kind == "bool":
-            df[c] = df[c].astype(bool)
-        elif kind in ("int", "id"):
-            df[c] = df[c].astype("int64")
-        elif kind == "text" and not len(df):
-            df[c] = df[c].astype(object)
-    return df
+    return read_table(con, d, TABLES[table], where, params)
 
 
 def read_all(con, d: Dialect) -> dict[str, pd.DataFrame]:

@@ -19,24 +19,21 @@ from collections.abc import Sequence
 import pandas as pd
 
 from planwatch.store.base import RECORDS, RecordTable, utc_now
-from planwatch.store.findings import POSTGRES_TYPES, SQLITE_TYPES, Dialect, create_table
+from planwatch.store.findings import POSTGRES_TYPES, SQLITE_TYPES, Dialect, Guard, create_table, read_table
 
 PEOPLE_TABLES: list[RecordTable] = [RECORDS[name] for name in ("pw_users", "pw_tokens", "pw_audit")]
 TABLES = {t.name: t for t in PEOPLE_TABLES}
 _CONSTRAINTS = {"pw_users": ",\n  UNIQUE (name)", "pw_tokens": ",\n  UNIQUE (token_sha256)", "pw_audit": ""}
 USER_FIXED = ["user_id", "name", "created_at", "created_by"]
+GUARD = Guard("pw_people_refuse", "pw_users", tuple(USER_FIXED), "fixed",
+              "pw_users: an account is never renamed; disable it and add another",
+              "pw_users: an account is never deleted; disable it instead", ("pw_audit",), "% is append-only")
 
 
 def sqlite_ddl() -> list[str]:
     """The v7 tables and triggers in a GeoPackage (SQLite); each statement idempotent."""
     out = [create_table(SQLITE_TYPES, t, _CONSTRAINTS[t.name]) for t in PEOPLE_TABLES]
-    fixed = ", ".join(f'"{c}"' for c in USER_FIXED)
-    out.append(f"""CREATE TRIGGER IF NOT EXISTS pw_users_fixed BEFORE UPDATE OF {fixed} ON pw_users
-BEGIN SELECT RAISE(ABORT, 'pw_users: an account is never renamed; disable it and add another'); END""")
-    out.append("""CREATE TRIGGER IF NOT EXISTS pw_users_no_delete BEFORE DELETE ON pw_users
-BEGIN SELECT RAISE(ABORT, 'pw_users: an account is never deleted; disable it instead'); END""")
-    out += [f"""CREATE TRIGGER IF NOT EXISTS pw_audit_no_{op.lower()} BEFORE {op} ON pw_audit
-BEGIN SELECT RAISE(ABORT, 'pw_audit is append-only'); END""" for op in ("UPDATE", "DELETE")]
+    out += GUARD.sqlite()
     out.append("""INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES
   ('pw_users', 'attributes', 'pw_users', 'planwatch: accounts (roles, scopes, password hashes)'),
   ('pw_tokens', 'attributes', 'pw_tokens', 'planwatch: API tokens by sha256'),
@@ -47,39 +44,13 @@ BEGIN SELECT RAISE(ABORT, 'pw_audit is append-only'); END""" for op in ("UPDATE"
 def postgres_ddl() -> list[str]:
     """The v7 tables and triggers in PostgreSQL; each statement idempotent."""
     out = [create_table(POSTGRES_TYPES, t, _CONSTRAINTS[t.name]) for t in PEOPLE_TABLES]
-    out.append("""CREATE OR REPLACE FUNCTION pw_people_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_TABLE_NAME = 'pw_users' AND TG_OP = 'UPDATE' THEN
-    RAISE EXCEPTION 'pw_users: an account is never renamed; disable it and add another';
-  ELSIF TG_TABLE_NAME = 'pw_users' THEN
-    RAISE EXCEPTION 'pw_users: an account is never deleted; disable it instead';
-  END IF;
-  RAISE EXCEPTION 'pw_audit is append-only';
-END $$""")
-    fixed = ", ".join(f'"{c}"' for c in USER_FIXED)
-    out.append(f"CREATE OR REPLACE TRIGGER pw_users_fixed BEFORE UPDATE OF {fixed} ON pw_users "
-               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
-    out.append("CREATE OR REPLACE TRIGGER pw_users_no_delete BEFORE DELETE ON pw_users "
-               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
-    out.append("CREATE OR REPLACE TRIGGER pw_audit_append_only BEFORE UPDATE OR DELETE ON pw_audit "
-               "FOR EACH ROW EXECUTE FUNCTION pw_people_refuse()")
-    out += [f"CREATE OR REPLACE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION pw_people_refuse()" for t in ("pw_users", "pw_audit")]
+    out += GUARD.postgres()
     return out
 
 
 def read(con, d: Dialect, table: str) -> pd.DataFrame:
     """One of the three tables, in id order."""
-    t = TABLES[table]
-    cols = list(t.columns)
-    rows = con.execute(f"SELECT {d.select(t, cols)} FROM {table} ORDER BY {t.key}").fetchall()
-    df = pd.DataFrame.from_records(list(rows), columns=cols, coerce_float=True)
-    for c, kind in t.columns.items():
-        if kind == "bool":
-            df[c] = df[c].astype(bool)
-        elif kind in ("int", "id"):
-            df[c] = df[c].astype("int64")
-    return df
+    return read_table(con, d, TABLES[table])
 
 
 def add_user(con, d: Dialect, row: dict) -> int:
