@@ -44,7 +44,7 @@ def served(store, db, plan):
     return TestClient(create_app(open_store=lambda: store, plan_id=plan.meta.id))
 
 
-def test_the_api_answers_with_the_services_json(served, plan):
+def test_the_api_answers_with_the_services_json(served, store, plan, tmp_path):
     plans = served.get("/api/plans").json()
     assert plans[0]["id"] == plan.meta.id and plans[0]["targets"] == len(plan.targets)
     targets = served.get(f"/api/plans/{plan.meta.id}/targets").json()
@@ -56,6 +56,14 @@ def test_the_api_answers_with_the_services_json(served, plan):
     evaluated = served.get("/api/evaluations/2022").json()
     assert {"id", "level", "reason"} <= set(evaluated[0]) and any(e["id"] == "T05" for e in evaluated)
     assert all(e["category"] == "协调" for e in served.get("/api/evaluations/2022", params={"category": "协调"}).json())
+    t05 = next(e for e in evaluated if e["id"] == "T05" and e.get("geo") in ("", "全市"))
+    revised = tmp_path / "revised.csv"
+    revised.write_text("indicator,year,value,unit\nT05,2022,2185.0,万人\n", encoding="utf-8")
+    from planwatch.services import observations
+
+    observations.import_file(store, plan, revised)
+    again = next(e for e in served.get("/api/evaluations/2022").json() if e["id"] == "T05" and e.get("geo") in ("", "全市"))
+    assert (t05["value"], again["value"]) == (2184.3, 2185.0)  # a new import is a new state: computed again
     refused = served.get("/api/evaluations/1900")
     assert refused.status_code == 400 and "outside the plan's span" in refused.json()["detail"]
     pools = {p["pool"]: p for p in served.get("/api/ledger/accounts").json()["pools"]}

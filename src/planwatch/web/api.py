@@ -5,6 +5,7 @@ findings register and the quota ledger. Every route calls the service layer
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
@@ -139,10 +140,25 @@ def router(open_store: Callable, plan) -> APIRouter:
     def history(indicator: str, year: int | None = Query(None, ge=1949, le=2100)) -> list[dict]:
         return frame_records(open_store().history(indicator, year))
 
+    checkups: OrderedDict[tuple, list[dict]] = OrderedDict()  # (year, the store's data state) → records
+
+    def checkup_records(year: int) -> list[dict]:
+        """The check-up of ``year``, computed once per state of the store's data: its imports (new
+        observations, computed ones included) and its judgements; the last 8 are kept."""
+        store = open_store()
+        imports, judged = store.imports(), store.judgements()
+        key = (year, len(imports), int(imports["import_id"].max()) if len(imports) else 0, len(judged))
+        if key not in checkups:
+            checkups[key] = _call(evaluation.checkup, store, plan, year).to_records()
+            while len(checkups) > 8:
+                checkups.popitem(last=False)
+        checkups.move_to_end(key)
+        return checkups[key]
+
     @r.get("/evaluations/{year}", summary="The check-up of a year: every target's verdict, methods, forecast")
     def evaluations(year: int, category: str | None = Query(None, max_length=20),
                     district: str | None = Query(None, max_length=20)) -> list[dict]:
-        records = _call(evaluation.checkup, open_store, plan, year).to_records()
+        records = checkup_records(year)
         if category is not None:
             records = [x for x in records if x.get("category") == category]
         if district is not None:
