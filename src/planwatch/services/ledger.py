@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from planwatch.ledger.rules import LedgerRules
     from planwatch.plan import Plan
 
-OPS = ("release", "reserve", "commit", "cancel", "expire", "credit_reduction", "transfer", "correct")
 # Keys planwatch gives its own postings (the schedule's issuance, expiry): a user's --key may not take them.
 SYSTEM_KEY_PREFIXES = ("issue:", "expire:")
 
@@ -299,13 +298,6 @@ def accounts(store: StoreSource, plan: Plan, *, as_of: date | None = None) -> Ac
     return accounts_from(rules, tables, as_of=as_of)
 
 
-def tables_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.DataFrame]:
-    """The ledger as it stood at the end of ``as_of`` (:func:`planwatch.ledger.summary.tables_until`)."""
-    from planwatch.ledger.summary import tables_until
-
-    return tables_until(tables, as_of)
-
-
 def accounts_from(rules: LedgerRules, tables: dict[str, pd.DataFrame], *, as_of: date | None = None) -> Accounts:
     """:func:`accounts` from the ledger's tables (what the report uses too)."""
     import pandas as pd
@@ -313,9 +305,10 @@ def accounts_from(rules: LedgerRules, tables: dict[str, pd.DataFrame], *, as_of:
     from planwatch.ledger.amounts import to_unit
     from planwatch.ledger.audit import totals_of
     from planwatch.ledger.post import cap_checks
+    from planwatch.ledger.summary import tables_until
 
     if as_of is not None:
-        tables = tables_as_of(tables, as_of)
+        tables = tables_until(tables, as_of)
     acc = tables["pw_ledger_accounts"]
     totals = totals_of(tables)
     rows = []
@@ -416,7 +409,7 @@ def check(store: StoreSource, plan: Plan) -> LedgerCheck:
 
 
 __all__ = [
-    "OPS", "Accounts", "History", "LedgerCheck", "Posted", "accounts", "accounts_from", "cancel", "check", "commit",
+    "Accounts", "History", "LedgerCheck", "Posted", "accounts", "accounts_from", "cancel", "check", "commit",
     "correct", "credit_reduction", "expire", "history", "new_key", "pool_of", "release", "reserve", "reserve_steps", "rules_of",
-    "tables_as_of", "to_m2", "transfer",
+    "to_m2", "transfer",
 ]

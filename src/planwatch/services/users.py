@@ -93,7 +93,7 @@ def add_user(store: StoreSource, plan: Plan, name: str, role: str, password: str
     if role == "department" and unit not in known_units(plan):
         raise ServiceError(f"--unit {shorten(unit, MAX_ECHO)!r}: a department needs a unit of the plan's table "
                            "(planwatch findings units lists them)", usage=True)
-    if role not in ("district_editor",) and district:
+    if role != "district_editor" and district:
         raise ServiceError("--district is for a district editor", usage=True)
     if role != "department" and unit:
         raise ServiceError("--unit is for a department", usage=True)

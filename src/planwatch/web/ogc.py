@@ -30,18 +30,8 @@ JSON, GEOJSON = "application/json", "application/geo+json"
 
 
 def _json(obj, media: str = JSON, status: int = 200) -> Response:
-    return Response(json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_plain), media_type=media,
+    return Response(json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_value), media_type=media,
                     status_code=status)
-
-
-def _plain(v):
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return str(v)
 
 
 def router(open_store: Callable, plan) -> APIRouter:
