@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything planwatch needs on a fresh Debian machine (as root), idempotently:
 # Debian packages (CJK fonts and Pango for the PDF report, poppler-utils for checking PDFs, gdal-bin
-# for the tests that open the stores with ogrinfo as QGIS users do),
+# for the tests that open the stores with ogrinfo as QGIS users do, chromium for the dashboard tests),
 # then a virtual environment in .venv with planwatch, all its optional parts and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils gdal-bin)
+DEB_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils gdal-bin chromium)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -28,7 +28,7 @@ def plan():
 BOTH_BACKENDS = {
     "test_access_coverage", "test_bad_input", "test_checkup_trust", "test_cli", "test_extras", "test_five_year_report",
     "test_findings", "test_indicators", "test_judge", "test_ledger", "test_ledger_concurrency", "test_ledger_property",
-    "test_ledger_review", "test_observe_import", "test_web", "test_web_schema", "test_onemap_crs", "test_onemap_demo", "test_onemap_layers",
+    "test_ledger_review", "test_observe_import", "test_web", "test_web_schema", "test_web_session", "test_onemap_crs", "test_onemap_demo", "test_onemap_layers",
     "test_onemap_layers_badinput", "test_report", "test_review_features", "test_rules", "test_services",
 }
 
@@ -146,3 +146,21 @@ def refused(res, *words) -> str:
     for w in words:
         assert w in text, (w, text)
     return text
+
+
+def screenshot_folder() -> Path:
+    """Where the browser tests save their screenshots ($PLANWATCH_SCREENSHOTS, else a folder in the
+    system's temporary directory); printed at the start and the end of the run."""
+    import tempfile
+
+    return Path(os.environ.get("PLANWATCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "planwatch-screenshots")
+
+
+def pytest_report_header(config):
+    return f"dashboard screenshots (tests/test_browser.py): {screenshot_folder()}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    folder = screenshot_folder()
+    if folder.is_dir() and any(folder.glob("*.png")):
+        terminalreporter.write_line(f"dashboard screenshots: {folder} ({len(list(folder.glob('*.png')))} files)")

@@ -381,10 +381,10 @@ def test_a_v4_geopackage_store_gets_the_register_when_opened(tmp_path, plan):
                       "pw_ledger_resolutions", "pw_users", "pw_tokens", "pw_audit"):
             con.execute(f"DROP TABLE {table}")
             con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
-        con.execute("DELETE FROM pw_schema_history WHERE version IN (5, 6, 7)")
+        con.execute("DELETE FROM pw_schema_history WHERE version IN (5, 6, 7, 8)")
         con.execute("UPDATE pw_meta SET value = '4' WHERE key = 'schema_version'")
     store = open_store(db)
-    assert store.upgraded == [5, 6, 7] and store.observations(latest=False).equals(before)
+    assert store.upgraded == [5, 6, 7, 8] and store.observations(latest=False).equals(before)
     assert len(svc.generate(store, plan, 2022).added) > 0
 
 
@@ -398,7 +398,7 @@ def test_a_v4_postgis_store_is_refused_until_db_upgrade_adds_the_register(postgi
     with pytest.raises(StoreError, match="planwatch db upgrade"):
         open_store(postgis_dsn)
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [5, 6, 7] and upgraded.upgrade() == []
+    assert upgraded.upgraded == [5, 6, 7, 8] and upgraded.upgrade() == []
     assert len(svc.generate(upgraded, plan, 2022).added) > 0
 
 

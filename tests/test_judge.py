@@ -268,7 +268,7 @@ def test_a_v2_store_is_upgraded_on_open_and_keeps_its_observations(filled):
     _as_v2(filled)
     ok(run("judge", "T16", "--verdict", "met", "--by", "张三", "--db", filled))
     store = open_store(filled)
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     assert len(store.judgements()) == 1
     assert store.observations(latest=False).equals(before)
     with sqlite3.connect(filled) as con:
@@ -294,7 +294,7 @@ def test_a_v1_store_becomes_current_in_one_open(filled):
         con.execute("ALTER TABLE v1 RENAME TO pw_observations")
         con.execute("DELETE FROM pw_meta WHERE key='schema_version'")
     store = open_store(filled)
-    assert store.schema_version() == SCHEMA_VERSION and store.upgraded == [2, 3, 4, 5, 6, 7]
+    assert store.schema_version() == SCHEMA_VERSION and store.upgraded == [2, 3, 4, 5, 6, 7, 8]
     after = store.observations(latest=False)
     assert after[["indicator", "year", "value", "origin"]].equals(before[["indicator", "year", "value", "origin"]])
     store.add_judgement("T16", 2025, "met", "张三", "", [], "bj")

@@ -260,7 +260,7 @@ def test_the_schema_history_is_the_same_on_both_backends(both):
     a, b = gpkg.schema_history(), pg.schema_history()
     same(a.drop(columns="planwatch_version"), b.drop(columns="planwatch_version"), times=["applied_at"])
     assert list(zip(a["version"], a["description"], strict=True)) == SCHEMA_HISTORY
-    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5, 6, 7] and gpkg.upgrade() == pg.upgrade() == []
+    assert gpkg.upgraded == pg.upgraded == [1, 2, 3, 4, 5, 6, 7, 8] and gpkg.upgrade() == pg.upgrade() == []
 
 
 def as_postgis_v3(dsn: str) -> None:
@@ -308,9 +308,9 @@ def test_an_older_postgis_schema_is_refused_until_planwatch_db_upgrade(postgis_d
         with pytest.raises(StoreError, match="schema 3, older .* planwatch db upgrade --db postgresql://"):
             opener()
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [4, 5, 6, 7] and upgraded.upgrade() == []  # the second time, nothing to do
+    assert upgraded.upgraded == [4, 5, 6, 7, 8] and upgraded.upgrade() == []  # the second time, nothing to do
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(PREDATES_HISTORY in d for d in history["description"][:3])
     assert not any(PREDATES_HISTORY in d for d in history["description"][3:])
     same_layer(before, upgraded.read_layer("farmland"))
@@ -362,7 +362,7 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     as_gpkg_v3(db)
     assert "ly_farmland" not in [n for n, _ in pyogrio.list_layers(db)]
     upgraded = open_store(db)
-    assert upgraded.upgraded == [4, 5, 6, 7] and upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.upgraded == [4, 5, 6, 7, 8] and upgraded.schema_version() == SCHEMA_VERSION
     assert_frame_equal(upgraded.observations(latest=False), before_obs)
     same_layer(before_layer, upgraded.read_layer("farmland"))
     assert upgraded.layers()["table_name"].tolist() == ["ly_farmland"]
@@ -370,8 +370,8 @@ def test_a_geopackage_v3_is_upgraded_on_open_keeping_its_data_and_gaining_the_vi
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT f_table_name FROM layer_styles WHERE useAsDefault").fetchall() == [("ly_farmland",)]
     history = upgraded.schema_history()
-    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7]
-    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False, False, False]
+    assert history["version"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [PREDATES_HISTORY in d for d in history["description"]] == [True, True, True, False, False, False, False, False]
     row = write(upgraded, "farmland", polygon_layer().iloc[:1], synthetic=True)  # and the next version switches the view
     assert row["version"] == 3 and len(pyogrio.read_dataframe(db, layer="ly_farmland")) == 1
 
@@ -568,7 +568,7 @@ def test_a_v5_postgis_store_gains_the_ledger_at_db_upgrade_keeping_its_records(p
     with pytest.raises(StoreError, match="schema 5, older .* planwatch db upgrade"):
         open_store(postgis_dsn)
     upgraded = PostGISStore(postgis_dsn, upgrade=True)
-    assert upgraded.upgraded == [6, 7] and upgraded.upgrade() == []
+    assert upgraded.upgraded == [6, 7, 8] and upgraded.upgrade() == []
     assert upgraded.observations(latest=False).equals(before)
     done = upgraded.ledger_post(plan.ledger, "release", {"pool": "pool:floor_area:顺义区", "amount": 100, "year": 2022},
                                 key="k", actor="甲", effective=date(2022, 1, 5), memo="", illustrative=False,
@@ -588,5 +588,5 @@ def test_a_v5_geopackage_store_gains_the_ledger_when_opened(tmp_path, plan):
         con.execute("DELETE FROM pw_schema_history WHERE version >= 6")
         con.execute("UPDATE pw_meta SET value='5' WHERE key='schema_version'")
     upgraded = open_store(db)
-    assert upgraded.upgraded == [6, 7] and upgraded.observations(latest=False).equals(before)
+    assert upgraded.upgraded == [6, 7, 8] and upgraded.observations(latest=False).equals(before)
     assert set(upgraded.ledger_tables()) == set(LEDGER_TABLES)

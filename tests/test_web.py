@@ -199,6 +199,10 @@ def test_accounts_tokens_and_a_scoped_audited_write(served, store, plan):
     assert post(body, editor).json()["repeated"] is True
     log = users.audit_log(store)
     assert log["action"].tolist()[-2:] == ["ledger.reserve", "ledger.reserve"] and set(log["actor"].tail(2)) == {"顺义编辑"}
+    first, again = (json.loads(d) for d in log["detail"].tail(2))  # written in the posting's own transaction
+    assert first["batch"] == again["batch"] == done.json()["batch"]["batch_id"] and (first["repeated"], again["repeated"]) == (
+        False, True)
+    assert set(log["address"].tail(2)) == {"testclient"} and len(log) == 6  # 2 accounts, 2 tokens, 2 postings: no refusal
     users.set_disabled(store, "顺义编辑", True, by="管理员")
     assert post({**body, "key": "web-2"}, editor).status_code == 401  # a disabled account's token stops working
     assert users.user_for_token(store, viewer, today=date(2099, 1, 1)) is None  # expired

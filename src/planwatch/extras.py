@@ -16,7 +16,7 @@ EXTRAS = {
     "server": ("psycopg",),
     "scale": ("dask", "dask_geopandas"),
     "duckdb": ("duckdb", "duckdb_extension_spatial"),
-    "web": ("fastapi", "uvicorn", "argon2", "multipart"),
+    "web": ("fastapi", "uvicorn", "argon2", "multipart", "jinja2"),
 }
 
 

@@ -5,7 +5,11 @@ logic of its own. Modules by capability: ``plans``, ``observations``, ``evaluati
 Each function takes plain arguments (a store, a plan, paths, options and, where the work is slow, a
 ``progress(message)`` callback) and returns a frozen dataclass of plain data (DataFrames, dicts)
 whose ``to_records()`` is the JSON the CLI prints with ``--format json``. A refusal in the user's
-terms is a :class:`ServiceError` whose message is the text to show.
+terms is a :class:`ServiceError` whose message is the text to show (a :class:`Forbidden` when it is the
+account's scope that refuses). A write done for an account takes it as ``user`` (and the request's
+``address``): the service checks the account's role and scope itself and has the store write the audit
+row in the write's own transaction; ``user`` None is the local operator at the command line, who may
+do anything, unaudited as before.
 
 This package imports no heavy library at import time: each function imports the domain modules it
 calls, so ``planwatch --help`` stays fast."""
@@ -40,6 +44,11 @@ class ServiceError(ValueError):
     @property
     def exit_code(self) -> int:
         return EXIT_USAGE if self.usage else EXIT_REFUSED
+
+
+class Forbidden(ServiceError):
+    """A refusal of scope: the account may not do this, or not there (another district's rows, another
+    unit's finding, an admin's action); nothing was written. The web API answers it with 403."""
 
 
 def opened(store: StoreSource) -> Store:
@@ -77,6 +86,6 @@ def frame_records(df) -> list[dict]:
 
 
 __all__ = [
-    "EXIT_REFUSED", "EXIT_USAGE", "MAX_ECHO", "Progress", "ServiceError", "StoreSource", "frame_records", "jsonable",
+    "EXIT_REFUSED", "EXIT_USAGE", "Forbidden", "MAX_ECHO", "Progress", "ServiceError", "StoreSource", "frame_records", "jsonable",
     "opened", "shorten", "store_label",
 ]

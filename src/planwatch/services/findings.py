@@ -28,9 +28,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from planwatch.plan import Plan
+    from planwatch.services.users import User
     from planwatch.store import Store
 
 ACTIONS = ("assign", "update", "submit", "verify", "reopen", "withdraw", "accept_risk", "deadline")
+# What a finding's responsible unit (a department, or a district editor for its district) may do itself;
+# every other action is the bureau's (an admin's).
+ANSWERS = ("update", "submit")
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -348,30 +352,53 @@ def known_units(store: Store, plan: Plan) -> list[str]:
     return [*units, *used]
 
 
-def move(store: StoreSource, plan: Plan, finding_id: int, action: str, *, actor: str, unit: str = "",
+def may_move(user: User | None, action: str, responsible: str) -> None:
+    """Refuse (:class:`Forbidden`) an account that may not take ``action`` on a finding ``responsible``
+    answers for: update and submit only by that unit (a department whose unit it is, or the district
+    editor of that district), every other action only by an admin. ``user`` None: the local operator."""
+    from planwatch.services import users
+
+    if user is None:
+        return
+    if action in ANSWERS:
+        users.require(user, "answer_finding", district=responsible, unit=responsible)
+    else:
+        users.require(user, "admin")
+
+
+def move(store: StoreSource, plan: Plan, finding_id: int, action: str, *, actor: str = "", unit: str = "",
          due: str | date | None = None, text: str = "", evidence: Sequence[Path] = (), backdate: bool = False,
          new_unit: bool = False, if_version: int | None = None, effective: str | date | None = None,
-         illustrative: bool = False, today: date | None = None, uploads: Sequence[tuple[str, bytes]] = ()) -> Moved:
+         illustrative: bool = False, today: date | None = None, uploads: Sequence[tuple[str, bytes]] = (),
+         user: User | None = None, address: str = "") -> Moved:
     """Move finding ``finding_id`` by ``action`` (assign 交办, update 整改进展, submit 申请销号, verify 销号,
     reopen, withdraw, accept_risk, deadline): every check of the state machine's table runs on the
     finding as stored, then the change is written compare-and-set on the version read (or
     ``if_version``, the version the caller saw): if another person changed the finding in between,
     the move is refused with "state changed, reload", and nothing is written. ``uploads``: evidence
     given as (file name, content) instead of paths (the web API): the name is only shown, never used as a
-    path."""
+    path. ``user``: the account moving it (from ``address``; :func:`may_move`), then the actor; the move
+    is audited and held to the account's scope in its own transaction. None: the local operator."""
     from planwatch.findings.machine import FindingState, MoveInput, TransitionRefused, plan_move
     from planwatch.findings.view import parse_date
+    from planwatch.services import users
     from planwatch.store.findings import StaleFinding
 
     if action not in ACTIONS:
         raise ServiceError(f"unknown action {shorten(action, MAX_ECHO)!r}: the actions are {', '.join(ACTIONS)}",
                            usage=True)
     today = today or date.today()
+    row = None
+    if user is not None:  # the account's scope first, on the version the move is then compared and set on
+        store = opened(store)
+        row = _finding_row(store, finding_id, today)
+        may_move(user, action, row["responsible"])
+        actor = user.name
     due_day = parse_day(due, "--due")
     effective_day = parse_day(effective, "--effective") or today
     files = [*read_evidence_files(evidence), *read_uploads(uploads)]
     store = opened(store)
-    row = _finding_row(store, finding_id, today)
+    row = row if row is not None else _finding_row(store, finding_id, today)
     if if_version is not None and int(if_version) != int(row["version"]):
         raise ServiceError(f"finding #{finding_id} is at version {row['version']}, not {if_version}: state changed, "
                            f"reload it (planwatch findings show {finding_id}) and decide again; nothing was written")
@@ -395,7 +422,9 @@ def move(store: StoreSource, plan: Plan, finding_id: int, action: str, *, actor:
             to_state=step.to_state, actor=given.actor.strip(), text=given.text.strip(),
             responsible=given.unit if action == "assign" else None,
             due=due_day.isoformat() if due_day is not None else None, illustrative=illustrative, files=files,
-            effective=effective_day.isoformat(), detail=detail)
+            effective=effective_day.isoformat(), detail=detail,
+            **users.acting(user, f"findings.{action}", f"#{finding_id}", {"files": [f["sha256"] for f in files]},
+                           address))
     except StaleFinding as e:
         raise ServiceError(str(e)) from None
     except KeyError:
@@ -427,6 +456,6 @@ def write_register_xlsx(register: Register, plan: Plan, path: Path) -> Path:
         raise ServiceError(f"--out {path}: cannot write ({e.strerror or e})") from None
 
 
-__all__ = ["ACTIONS", "FindingDetail", "Generated", "Moved", "Register", "default_actor", "generate", "known_units",
-           "list_findings", "move", "parse_day", "read_evidence_files", "read_register", "show_finding", "states",
+__all__ = ["ACTIONS", "ANSWERS", "FindingDetail", "Generated", "Moved", "Register", "default_actor", "generate", "known_units",
+           "list_findings", "may_move", "move", "parse_day", "read_evidence_files", "read_register", "show_finding", "states",
            "write_register_xlsx"]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from planwatch.ledger.rules import LedgerRules
     from planwatch.plan import Plan
+    from planwatch.services.users import User
 
 # Keys planwatch gives its own postings (the schedule's issuance, expiry): a user's --key may not take them.
 SYSTEM_KEY_PREFIXES = ("issue:", "expire:")
@@ -113,13 +114,17 @@ def _project(text: str) -> str:
 
 
 def _post(store: StoreSource, plan: Plan, op: str, params: dict, *, by: str | None, key: str | None,
-          when: date | str | None, memo: str, illustrative: bool, system_key: bool = False) -> Posted:
-    """Post ``op`` with ``params`` (amounts already in whole steps); refusals become :class:`ServiceError`."""
+          when: date | str | None, memo: str, illustrative: bool, system_key: bool = False, user: User | None = None,
+          address: str = "") -> Posted:
+    """Post ``op`` with ``params`` (amounts already in whole steps); refusals become :class:`ServiceError`.
+    ``user``: the account posting (its scope already checked): it is the actor, and the posting is
+    audited (``ledger.<op>``, the request and its key) and held to its scope in the posting's transaction."""
     from planwatch.ledger.amounts import to_unit
     from planwatch.ledger.post import LedgerRefusal
+    from planwatch.services import users
 
     rules = rules_of(plan)
-    actor = (by if by is not None else default_actor()).strip()
+    actor = (user.name if user is not None else by if by is not None else default_actor()).strip()
     if not actor:
         raise ServiceError("--by: say who posts (or set $PLANWATCH_USER)", usage=True)
     key = (key or "").strip() or new_key()
@@ -132,9 +137,10 @@ def _post(store: StoreSource, plan: Plan, op: str, params: dict, *, by: str | No
     if op == "reserve" and params.get("expires") and params["expires"] < effective.isoformat():
         raise ServiceError(f"--expires {params['expires']} is before the reservation's date {effective.isoformat()}",
                            usage=True)
+    acting = users.acting(user, f"ledger.{op}", str(params.get("project", "")), {**params, "key": key}, address)
     try:
         done = opened(store).ledger_post(rules, op, params, key=key, actor=actor, effective=effective, memo=memo or "",
-                                         illustrative=illustrative, plan_id=plan.meta.id)
+                                         illustrative=illustrative, plan_id=plan.meta.id, **acting)
     except LedgerRefusal as e:
         raise ServiceError(str(e)) from None
     quota = rules.quotas[done["batch"]["quota"]]
@@ -161,24 +167,55 @@ def release(store: StoreSource, plan: Plan, *, pool: str, amount, year: int, mem
 
 
 def reserve(store: StoreSource, plan: Plan, *, project: str, pool: str, amount, expires=None, memo: str = "",
-            by: str | None = None, key: str | None = None, when=None, illustrative: bool = False) -> Posted:
-    """Hold ``amount`` of ``pool`` for ``project`` (pending until committed, cancelled or expired)."""
+            by: str | None = None, key: str | None = None, when=None, illustrative: bool = False,
+            user: User | None = None, address: str = "") -> Posted:
+    """Hold ``amount`` of ``pool`` for ``project`` (pending until committed, cancelled or expired).
+    ``user``: the account reserving (from ``address``): the district editor of the pool's district, or
+    an admin (else :class:`Forbidden`); None: the local operator."""
     rules = rules_of(plan)
     p = _pool(rules, pool)
+    _may_reserve(user, p.district)
     until = parse_day(expires, "--expires")
     return _post(store, plan, "reserve", {"pool": p.name, "project": _project(project),
                                           "amount": _amount(rules, p.quota, amount, "--amount"),
                                           "expires": until.isoformat() if until else None},
-                 by=by, key=key, when=when, memo=memo, illustrative=illustrative)
+                 by=by, key=key, when=when, memo=memo, illustrative=illustrative, user=user, address=address)
+
+
+def _may_reserve(user: User | None, district: str) -> None:
+    """Refuse (:class:`Forbidden`) an account that may not reserve in ``district``'s pools."""
+    from planwatch.services import users
+
+    if user is not None:
+        users.require(user, "reserve", district=district)
+
+
+def _may_resolve(store, user: User | None, project: str, quota: str | None) -> None:
+    """Refuse (:class:`Forbidden`) an account that may not commit or cancel ``project``'s open
+    reservation(s) (in ``quota``): only the district editor of their district, or an admin. With none
+    open, a district editor goes on, for the ledger to say why (unknown project, already resolved)."""
+    if user is None or user.may("admin"):
+        return
+    tables = store.ledger_tables()
+    res, sol = tables["pw_ledger_reservations"], tables["pw_ledger_resolutions"]
+    held = res[(res["project"] == project) & ~res["reservation_id"].isin(sol["reservation_id"])]
+    if quota is not None:
+        held = held[held["quota"] == quota]
+    districts = set(held["district"]) or ({user.district} if user.role == "district_editor" else set())
+    _may_reserve(user, districts.pop() if len(districts) == 1 else "")
 
 
 def reserve_steps(store: StoreSource, plan: Plan, *, project: str, quota: str, district: str, steps: int, memo: str = "",
-                  by: str | None = None, when=None, illustrative: bool = False) -> Posted:
+                  by: str | None = None, when=None, illustrative: bool = False, user: User | None = None,
+                  address: str = "") -> Posted:
     """Reserve ``steps`` (already checked) of ``quota`` for ``project`` from ``district``'s pool, under
-    the key ``reserve:<project>:<quota>:<steps>``: asking again for the same reserves nothing twice."""
+    the key ``reserve:<project>:<quota>:<steps>``: asking again for the same reserves nothing twice.
+    ``user``, ``address``: as :func:`reserve`."""
+    _may_reserve(user, district)
     return _post(store, plan, "reserve", {"pool": f"pool:{quota}:{district}", "project": _project(project),
                                           "amount": int(steps), "expires": None},
-                 by=by, key=f"reserve:{project}:{quota}:{int(steps)}", when=when, memo=memo, illustrative=illustrative)
+                 by=by, key=f"reserve:{project}:{quota}:{int(steps)}", when=when, memo=memo, illustrative=illustrative,
+                 user=user, address=address)
 
 
 def to_m2(rules: LedgerRules, quota: str, steps: int) -> float:
@@ -196,23 +233,36 @@ def _quota(rules: LedgerRules, quota: str | None) -> str | None:
 
 
 def commit(store: StoreSource, plan: Plan, *, project: str, amount=None, quota: str | None = None, memo: str = "",
-           by: str | None = None, key: str | None = None, when=None, illustrative: bool = False) -> Posted:
-    """Post ``project``'s reservation: all of it, or ``amount`` of it with the rest back to the pool."""
+           by: str | None = None, key: str | None = None, when=None, illustrative: bool = False,
+           user: User | None = None, address: str = "") -> Posted:
+    """Post ``project``'s reservation: all of it, or ``amount`` of it with the rest back to the pool.
+    ``user``: the account committing (from ``address``): the district editor of the reservation's
+    district, or an admin (else :class:`Forbidden`); None: the local operator."""
     rules = rules_of(plan)
     quota = _quota(rules, quota)
     steps = None
     if amount is not None:
         steps = _amount_any(rules, quota, amount)
-    return _post(store, plan, "commit", {"project": _project(project), "quota": quota, "amount": steps}, by=by,
-                 key=key, when=when, memo=memo, illustrative=illustrative)
+    project = _project(project)
+    if user is not None:
+        store = opened(store)
+        _may_resolve(store, user, project, quota)
+    return _post(store, plan, "commit", {"project": project, "quota": quota, "amount": steps}, by=by,
+                 key=key, when=when, memo=memo, illustrative=illustrative, user=user, address=address)
 
 
 def cancel(store: StoreSource, plan: Plan, *, project: str, quota: str | None = None, memo: str = "",
-           by: str | None = None, key: str | None = None, when=None, illustrative: bool = False) -> Posted:
-    """Void ``project``'s reservation: all of it back to the pool."""
+           by: str | None = None, key: str | None = None, when=None, illustrative: bool = False,
+           user: User | None = None, address: str = "") -> Posted:
+    """Void ``project``'s reservation: all of it back to the pool. ``user``, ``address``: as
+    :func:`commit`."""
     rules = rules_of(plan)
-    return _post(store, plan, "cancel", {"project": _project(project), "quota": _quota(rules, quota)}, by=by, key=key,
-                 when=when, memo=memo, illustrative=illustrative)
+    project, quota = _project(project), _quota(rules, quota)
+    if user is not None:
+        store = opened(store)
+        _may_resolve(store, user, project, quota)
+    return _post(store, plan, "cancel", {"project": project, "quota": quota}, by=by, key=key,
+                 when=when, memo=memo, illustrative=illustrative, user=user, address=address)
 
 
 def expire(store: StoreSource, plan: Plan, *, as_of=None, by: str | None = None,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from planwatch.plan import Plan
+    from planwatch.services.users import User
     from planwatch.store import ImportSummary, Store
 
 LIST_COLUMNS = ["indicator", "year", "geo", "value", "unit", "scope", "origin", "synthetic", "comparable", "revision"]
@@ -30,15 +31,49 @@ class ObservationImport:
         return asdict(self.summary)
 
 
+def import_scope(user: User | None) -> str | None:
+    """The only district whose rows ``user`` may import (None: any): a district editor's own; an admin
+    and the local operator (``user`` None) any; every other account none (:class:`Forbidden`)."""
+    from planwatch.services import users
+
+    if user is None:
+        return None
+    if user.role == "district_editor":
+        users.require(user, "write_observations", district=user.district)
+        return user.district
+    users.require(user, "admin")
+    return None
+
+
+class _Acting:
+    """The store as :func:`planwatch.observe.import_observations` sees it for an account's import: its
+    one write carries the account's audit row and scope (:func:`planwatch.services.users.acting`)."""
+
+    def __init__(self, store: Store, acting: dict):
+        self._store, self._acting = store, acting
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def add_observations(self, rows, **kwargs) -> ImportSummary:
+        return self._store.add_observations(rows, **kwargs, **self._acting)
+
+
 def import_file(store: StoreSource, plan: Plan, file: Path, *, sheet: str | None = None,
                 extra_columns: tuple[str, ...] = (), normalise_width: bool = False, name: str | None = None,
-                only_district: str | None = None) -> ObservationImport:
+                only_district: str | None = None, user: User | None = None, address: str = "") -> ObservationImport:
     """Import a CSV or XLSX of observations into ``store``, all or nothing (``observe import``).
     ``store`` may be an opener: it is called once the file is known to exist. ``name``: how the
     file is named (an upload's own name; the path is then a temporary file). ``only_district``: refuse
-    the file unless every row is of that district (a district editor's upload)."""
+    the file unless every row is of that district. ``user``: the account importing (from ``address``):
+    a district editor only its own district's rows (``only_district`` then is its district), an admin
+    any, any other account nothing (:class:`Forbidden`); the import is audited in its own transaction.
+    None: the local operator, as before."""
     from planwatch.observe import ObservationImportError, import_observations
+    from planwatch.services import users
 
+    if user is not None:
+        only_district = import_scope(user)
     file = Path(file)
     if not file.is_file():
         raise ServiceError(f"{name or file}: no such file")
@@ -48,6 +83,9 @@ def import_file(store: StoreSource, plan: Plan, file: Path, *, sheet: str | None
             raise ServiceError(f"{name or file}: " + "; ".join(e["message"] for e in checked.errors[:5])
                                + ("…" if len(checked.errors) > 5 else "") + "; nothing was imported")
     store = opened(store)
+    if user is not None:
+        store = _Acting(store, users.acting(user, "observations.import", name or file.name,
+                                            {"file": name or file.name}, address))
     try:
         s = import_observations(file, store, plan, sheet=sheet, extra_columns=tuple(extra_columns),
                                 normalise_width=normalise_width, name=name)
@@ -71,13 +109,15 @@ class Preview:
 
 
 def preview(plan: Plan, file: Path, *, sheet: str | None = None, name: str | None = None,
-            only_district: str | None = None) -> Preview:
+            only_district: str | None = None, user: User | None = None) -> Preview:
     """Check a file of observations as ``observe import`` would, writing nothing (the import preview):
     every row's errors; with ``only_district``, a row of another district (or of the whole city) is
-    an error too."""
+    an error too. ``user``: as :func:`import_file` would check it for that account."""
     from planwatch.observe import ObservationImportError
     from planwatch.observe.importer import read_and_validate
 
+    if user is not None:
+        only_district = import_scope(user)
     label = name or Path(file).name
     try:
         rows, errors = read_and_validate(file, plan, sheet=sheet, name=label)
@@ -126,4 +166,4 @@ def require_observations(store: Store) -> pd.DataFrame:
 
 
 __all__ = ["HISTORY_COLUMNS", "LIST_COLUMNS", "ObservationImport", "ObservationTable", "history", "import_file",
-           "list_observations", "require_observations"]
+           "import_scope", "list_observations", "preview", "require_observations"]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from planwatch.onemap.review.review import ReviewResult
     from planwatch.plan import Plan
+    from planwatch.services.users import User
     from planwatch.store import Store
 
 
@@ -162,17 +163,21 @@ class ProjectReservation:
 def review_and_reserve(store: StoreSource, plan: Plan, project_file: Path, *, engine: str = "geopandas",
                        crs: str | None = None, fields: Sequence[str] | None = None, encoding: str | None = None,
                        project: str | None = None, by: str | None = None, when=None,
-                       illustrative: bool = False) -> tuple[Review, list[ProjectReservation]]:
+                       illustrative: bool = False, user: User | None = None,
+                       address: str = "") -> tuple[Review, list[ProjectReservation]]:
     """Review each project (feature) of ``project_file`` against the one map; one with no forbidden
     conflict also reserves its floor area (attribute ``floor_area``, m²) and, when it is new
     construction land, its land (``new_land``, m²; absent or 0: none) from its district's pools
     (attribute ``district``, else the district of the store's districts layer holding most of it). A
     forbidden conflict reserves nothing and says why. The keys are the project's and the amount's, so
     running the same review again reserves nothing twice. Both quotas of a project are reserved, or
-    neither: when the second is refused, the first is cancelled (both recorded)."""
+    neither: when the second is refused, the first is cancelled (both recorded). ``user``: the account
+    reserving (from ``address``): a project to reserve outside its scope (see
+    :func:`planwatch.services.ledger.reserve`) refuses the whole review (:class:`Forbidden`) before
+    anything is posted; None: the local operator."""
     from planwatch.onemap.layers import read_options
     from planwatch.onemap.review.review import ReviewInputError, read_features, review_frame
-    from planwatch.services import ledger
+    from planwatch.services import ledger, users
 
     rules = ledger.rules_of(plan)
     check_engine(engine)
@@ -193,10 +198,16 @@ def review_and_reserve(store: StoreSource, plan: Plan, project_file: Path, *, en
                            f"{', '.join(str(c) for c in frame.columns if c != frame.geometry.name)})")
     asked = _asked(rules, frame, project_file)  # every amount checked before anything is posted
     districts = _districts(store, plan, frame, result, project_file)
+    forbidden_of = [result.conflicts[(result.conflicts["feature"] == i) & (result.conflicts["severity"] == "forbidden")]
+                    for i in range(len(result.features))]
+    if user is not None:  # every reservation in the account's scope, or none posted
+        for district in sorted({districts[i] for i in range(len(result.features))
+                                if not len(forbidden_of[i]) and any(asked[i].values())}):
+            users.require(user, "reserve", district=district)
     out = []
     for i, fid in enumerate(result.features["id"]):
         name = project or str(fid)
-        forbidden = result.conflicts[(result.conflicts["feature"] == i) & (result.conflicts["severity"] == "forbidden")]
+        forbidden = forbidden_of[i]
         amounts = {q: ledger.to_m2(rules, q, a) for q, a in asked[i].items() if a}
         if len(forbidden):
             why = "; ".join(f"{r.layer_name} {r.overlap_m2:,.1f} m²（第{r.article}条：{r.rule}）"
@@ -214,12 +225,14 @@ def review_and_reserve(store: StoreSource, plan: Plan, project_file: Path, *, en
                 if steps:
                     posted.append(ledger.reserve_steps(store, plan, project=name, quota=quota, district=districts[i],
                                                        steps=steps, by=by, when=when, illustrative=illustrative,
-                                                       memo=f"review --reserve {Path(project_file).name}"))
+                                                       memo=f"review --reserve {Path(project_file).name}",
+                                                       user=user, address=address))
         except ServiceError as e:
             for done in posted:  # both quotas or neither
                 if not done.repeated:
                     ledger.cancel(store, plan, project=name, quota=done.batch["quota"], by=by, when=when,
-                                  illustrative=illustrative, memo=f"review --reserve: the other quota was refused ({e})")
+                                  illustrative=illustrative, memo=f"review --reserve: the other quota was refused ({e})",
+                                  user=user, address=address)
             out.append(ProjectReservation(name, districts[i], "refused", str(e), amounts, []))
             continue
         out.append(ProjectReservation(name, districts[i], "reserved", "", amounts, posted))

@@ -1,5 +1,7 @@
 """Accounts, roles, API tokens and the audit log (``planwatch users add|list|disable|token``,
-``planwatch audit``), and who may write what: the scoping the web API applies before any write.
+``planwatch audit``), and who may write what: the scoping every write service applies (:func:`require`)
+before it writes for an account, and what it hands the store (:func:`acting`): the audit row, written
+in the write's own transaction, and the scope the PostGIS store holds the write to.
 
 Roles:
 
@@ -18,12 +20,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from planwatch.services import MAX_ECHO, ServiceError, StoreSource, opened, shorten
+from planwatch.services import MAX_ECHO, Forbidden, ServiceError, StoreSource, opened, shorten
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from planwatch.plan import Plan
+    from planwatch.store import Scope
 
 ROLES = ("admin", "district_editor", "department", "viewer")
 ROLE_ZH = {"admin": "管理员", "district_editor": "区级编辑", "department": "责任部门", "viewer": "只读"}
@@ -58,15 +61,34 @@ class User:
 
 
 def require(user: User | None, action: str, *, district: str = "", unit: str = "") -> User:
-    """``user`` if it may do ``action`` there, else a refusal saying who may."""
+    """``user`` if it may do ``action`` there, else a refusal (:class:`Forbidden`) saying so."""
     if user is None:
         raise ServiceError("this write needs an account: log in, or send an API token (Authorization: Bearer …)")
     if not user.may(action, district=district, unit=unit):
         where = f" in {district}" if district else (f" for {unit}" if unit else "")
-        raise ServiceError(f"{user.name} ({ROLE_ZH.get(user.role, user.role)}"
+        raise Forbidden(f"{user.name} ({ROLE_ZH.get(user.role, user.role)}"
                            f"{'，' + (user.district or user.unit) if (user.district or user.unit) else ''}) may not "
                            f"{action.replace('_', ' ')}{where}; nothing was written")
     return user
+
+
+def scope_of(user: User | None) -> Scope | None:
+    """What the store holds a write for ``user`` to: a district editor's district, a department's
+    unit; None for an admin and for the local operator (``user`` None)."""
+    from planwatch.store import Scope
+
+    if user is None or user.role not in ("district_editor", "department"):
+        return None
+    return Scope(district=user.district) if user.role == "district_editor" else Scope(unit=user.unit)
+
+
+def acting(user: User | None, action: str, target: str, detail: dict, address: str) -> dict:
+    """The keywords a store write takes when it is done for ``user``: ``audit``, its audit row (the
+    store completes its detail and writes it in the write's own transaction), and ``scope``
+    (:func:`scope_of`). None for the local operator (``user`` None): the write as before, unaudited."""
+    if user is None:
+        return {}
+    return {"audit": audit_row(user.name, action, target, detail, address), "scope": scope_of(user)}
 
 
 def _hasher():
@@ -187,11 +209,13 @@ def audit_log(store: StoreSource, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def record(store: StoreSource, user: User, action: str, target: str, detail: dict, address: str) -> None:
-    """An audit row for a write done by another service (in a transaction of its own, after it)."""
+    """An audit row alone, in a transaction of its own. The write services audit their writes for an
+    account in the write's own transaction (:func:`acting`); this is for what writes nothing."""
     opened(store).people_write("audit_only", {}, audit_row(user.name, action, target, detail, address))
 
 
 __all__ = [
-    "MIN_PASSWORD", "ROLES", "ROLE_ZH", "TOKEN_DAYS", "User", "add_user", "audit_log", "check_password",
-    "issue_token", "list_users", "record", "require", "set_disabled", "token_hash", "user_for_token",
+    "MIN_PASSWORD", "ROLES", "ROLE_ZH", "TOKEN_DAYS", "User", "acting", "add_user", "audit_log", "audit_row",
+    "check_password", "issue_token", "list_users", "record", "require", "scope_of", "set_disabled", "token_hash",
+    "user_for_token",
 ]

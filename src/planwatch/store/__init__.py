@@ -15,6 +15,7 @@ from planwatch.store.base import (
     SYNTHETIC_LABEL,
     SYNTHETIC_MARK,
     ImportSummary,
+    Scope,
     Store,
     StoreError,
     StoreSnapshot,
@@ -72,6 +73,6 @@ def _postgis():
 
 __all__ = [
     "LAYER_COLUMNS", "OBSERVATION_COLUMNS", "RECORD_TABLES", "SCHEMA_HISTORY", "SCHEMA_VERSION", "SYNTHETIC_LABEL",
-    "SYNTHETIC_MARK", "ImportSummary", "Store", "StoreError", "StoreSnapshot", "default_db_path", "is_dsn",
+    "SYNTHETIC_MARK", "ImportSummary", "Scope", "Store", "StoreError", "StoreSnapshot", "default_db_path", "is_dsn",
     "layer_content_hash", "mask_dsn", "open_store", "store_exists",
 ]

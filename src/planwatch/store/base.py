@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # geopandas is imported lazily: the observation verbs do not 
     import geopandas as gpd
 
     from planwatch.ledger.rules import LedgerRules
+    from planwatch.store.features import LayerPage
     from planwatch.store.findings import MergeResult
 
 
@@ -53,7 +54,7 @@ def mask_dsn(dsn: str) -> str:
 
 # ------------------------------------------------------------------ schema versions (both backends)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Every schema version and what it brought, oldest first: both backends keep this history in
 # pw_schema_history (a new store records every version at its creation, an upgraded one each version
 # as it is applied) and the current version in pw_meta (key schema_version).
@@ -65,6 +66,8 @@ SCHEMA_HISTORY: list[tuple[int, str]] = [
     (5, "+ the findings register: findings, their events, evidence files (append-only)"),
     (6, "+ the quota ledger: accounts, batches, entries, reservations, resolutions (append-only)"),
     (7, "+ accounts, API tokens and the audit log of writes (append-only)"),
+    (8, "+ row-level security (PostGIS): a district editor's or a department's writes run as a role confined "
+        "to its district or unit (the GeoPackage: no change)"),
 ]
 PREDATES_HISTORY = "(applied before the schema history was kept; recorded at the upgrade)"
 SCHEMA_HISTORY_COLUMNS = ["version", "description", "applied_at", "planwatch_version"]
@@ -160,6 +163,17 @@ class RecordTable:
     name: str
     key: str
     columns: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an account's write is confined to: a district editor's ``district``, a department's
+    ``unit``. The PostGIS store runs such a write as a role that row-level security holds to it (see
+    :mod:`planwatch.store.row_security`), a second wall behind the service layer's check; the
+    GeoPackage store has no roles and relies on that check alone."""
+
+    district: str = ""
+    unit: str = ""
 
 
 # The record tables, parents before children (a restore inserts them in this order). A later feature
@@ -304,6 +318,11 @@ class ImportSummary:
     unchanged: int = 0  # identical to the newest revision: nothing written
     conversions: list[str] = field(default_factory=list)
     not_comparable: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """The import's id and counts (what its audit row records)."""
+        return {"import_id": int(self.import_id), "rows_read": self.rows_read, "added": self.added,
+                "revised": self.revised, "unchanged": self.unchanged}
 
 
 def layer_content_hash(gdf: gpd.GeoDataFrame) -> str:
@@ -525,8 +544,11 @@ class Store(ABC):
     upgraded: list[int]
 
     @abstractmethod
-    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
-        """Append validated rows (columns :data:`OBSERVATION_COLUMNS`) in one transaction.
+    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str, audit: dict | None = None,
+                         scope: Scope | None = None) -> ImportSummary:
+        """Append validated rows (columns :data:`OBSERVATION_COLUMNS`) in one transaction, with the
+        ``audit`` row of the account it is done for (see :meth:`people_write`; its detail gains the
+        import's id and counts) and confined to its ``scope`` when given (see :class:`Scope`).
 
         A series is one (indicator, year, geo, scope, origin): the same indicator and year may hold a
         figure of the indicator's own scope beside figures of other scopes, and an official figure
@@ -601,10 +623,13 @@ class Store(ABC):
     @abstractmethod
     def move_finding(self, finding_id: int, *, expected_version: int, action: str, from_state: str, to_state: str,
                      actor: str, text: str, responsible: str | None, due: str | None, illustrative: bool,
-                     files: Sequence[dict], effective: str, detail: dict | None = None) -> dict:
+                     files: Sequence[dict], effective: str, detail: dict | None = None, audit: dict | None = None,
+                     scope: Scope | None = None) -> dict:
         """Record one transition in one transaction, compare-and-set on ``expected_version``
         (:func:`planwatch.store.findings.record_move`): :class:`~planwatch.store.findings.StaleFinding`
-        when another change came first, ``KeyError`` for an unknown finding; nothing written then."""
+        when another change came first, ``KeyError`` for an unknown finding; nothing written then. With
+        ``audit`` (its detail gains the new version and the event's id) and ``scope``: as
+        :meth:`add_observations`."""
 
     @abstractmethod
     def evidence_file(self, sha256: str) -> bytes:
@@ -616,11 +641,14 @@ class Store(ABC):
 
     @abstractmethod
     def ledger_post(self, rules: LedgerRules, op: str, params: dict, *, key: str, actor: str, effective: date,
-                    memo: str, illustrative: bool, plan_id: str) -> dict:
+                    memo: str, illustrative: bool, plan_id: str, audit: dict | None = None,
+                    scope: Scope | None = None) -> dict:
         """Post one ledger operation in one transaction, writers one at a time (see
         :func:`planwatch.store.ledger.post`): balanced entries, balances before and after, caps kept, an
         idempotency ``key`` answered once. A refusal raises
-        :class:`planwatch.ledger.post.LedgerRefusal` and writes nothing."""
+        :class:`planwatch.ledger.post.LedgerRefusal` and writes nothing. With ``audit`` (its detail
+        gains the batch's id and whether the key was answered before) and ``scope``: as
+        :meth:`add_observations`."""
 
     @abstractmethod
     def ledger_tables(self) -> dict[str, pd.DataFrame]:
@@ -669,6 +697,22 @@ class Store(ABC):
     def layers(self) -> pd.DataFrame:
         """The layer registry: one row per stored layer type (its current version), columns
         :data:`LAYER_COLUMNS` (``synthetic`` bool, ``notes`` a list of str)."""
+
+    @abstractmethod
+    def layer_page(self, layer_type: str, *, offset: int = 0, limit: int = 100,
+                   bbox: tuple[float, float, float, float] | None = None, fid: int | None = None) -> LayerPage:
+        """One page of the current version of a layer in WGS 84, read through the layer's spatial
+        index; the whole layer is never read. The page holds the features from ``offset`` (0-based),
+        at most ``limit`` of them, in id order. Only those intersecting ``bbox`` (WGS 84 degrees) are
+        counted, and with ``fid`` only that feature. Ids, bbox semantics and the
+        :class:`~planwatch.store.features.LayerPage` returned: :mod:`planwatch.store.features`.
+        ``KeyError`` as :meth:`read_layer`."""
+
+    @abstractmethod
+    def layer_extent(self, layer_type: str) -> tuple[float, float, float, float] | None:
+        """The WGS 84 box (minx, miny, maxx, maxy) around the current version of a layer, from the
+        store's metadata or index, not its features; None when the layer holds no geometry.
+        ``KeyError`` as :meth:`read_layer`."""
 
     # ------------------------------------------------------------------ schema and whole-store copies
 

@@ -47,6 +47,7 @@ from planwatch.store.base import (
     SYNTHETIC_LABEL,
     VERDICTS,
     ImportSummary,
+    Scope,
     Store,
     StoreError,
     StoreSnapshot,
@@ -406,12 +407,16 @@ class GeoPackageStore(Store):
 
     # ------------------------------------------------------------------ observations
 
-    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
+    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str, audit: dict | None = None,
+                         scope: Scope | None = None) -> ImportSummary:
+        # scope: SQLite has no roles; the service layer's check is the only wall here
         missing = [c for c in OBSERVATION_COLUMNS if c not in rows.columns]
         if missing:
             raise ValueError(f"rows lack columns {missing}")
         with self._write() as con:
-            return self._append(con, rows, file=file, sha256=sha256, plan_id=plan_id)
+            summary = self._append(con, rows, file=file, sha256=sha256, plan_id=plan_id)
+            people_sql.audit_write(con, register.SQLITE, audit, summary.counts())
+            return summary
 
     def _append(self, con, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
         cur = con.execute(
@@ -534,9 +539,11 @@ class GeoPackageStore(Store):
         with closing(self._connect()) as con:
             return register.read_evidence(con, register.SQLITE, finding_id)
 
-    def move_finding(self, finding_id: int, **move) -> dict:
+    def move_finding(self, finding_id: int, *, audit: dict | None = None, scope: Scope | None = None, **move) -> dict:
         with self._write() as con:
-            return register.record_move(con, register.SQLITE, finding_id, **move)
+            done = register.record_move(con, register.SQLITE, finding_id, **move)
+            people_sql.audit_write(con, register.SQLITE, audit, {"version": done["version"], "event_id": done["event_id"]})
+            return done
 
     def evidence_file(self, sha256: str) -> bytes:
         with closing(self._connect()) as con:
@@ -544,11 +551,15 @@ class GeoPackageStore(Store):
 
     # ------------------------------------------------------------------ the quota ledger (流量池)
 
-    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id) -> dict:
+    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id, audit=None,
+                    scope=None) -> dict:
         with self._write() as con:  # BEGIN IMMEDIATE: one writer at a time
-            return quota_ledger.post(con, register.SQLITE, rules, op, params, key=key, actor=actor, effective=effective,
+            done = quota_ledger.post(con, register.SQLITE, rules, op, params, key=key, actor=actor, effective=effective,
                                      memo=memo, illustrative=illustrative, plan_id=plan_id,
                                      planwatch_version=__version__, lock=lambda con: None)
+            people_sql.audit_write(con, register.SQLITE, audit, {"batch": done["batch"]["batch_id"],
+                                                                 "repeated": done["repeated"]})
+            return done
 
     def ledger_tables(self) -> dict[str, pd.DataFrame]:
         with closing(self._connect()) as con:
@@ -750,6 +761,99 @@ class GeoPackageStore(Store):
         df["notes"] = [json.loads(n) for n in df["notes"]]
         return df
 
+    # ------------------------------------------------------------------ a layer a page at a time (OGC API – Features)
+
+    def layer_extent(self, layer_type: str):
+        from planwatch.store.features import wgs84_extent
+
+        with closing(self._connect()) as con:
+            record, extent, _rtree = self._paged_layer(con, layer_type)
+        return wgs84_extent(extent, record["crs"])
+
+    def layer_page(self, layer_type: str, *, offset: int = 0, limit: int = 100, bbox=None, fid: int | None = None):
+        """The page's fids are chosen in SQL on the storage table's key and its R-tree; GDAL then reads
+        just those features, so they come typed as :meth:`read_layer` returns them."""
+        import pyogrio
+
+        from planwatch.store.features import LayerPage
+
+        with closing(self._connect()) as con:
+            # one read transaction: its shared lock keeps a layer switch from committing (and dropping
+            # the table) until GDAL has read the page through its own connection
+            con.execute("BEGIN")
+            try:
+                record, extent, rtree = self._paged_layer(con, layer_type)
+                fids, matched = self._page_fids(con, record, extent, rtree, offset, limit, bbox, fid)
+                with _quiet_extension():
+                    page = pyogrio.read_dataframe(self.path, layer=record["storage_table"], where=_fid_filter(fids),
+                                                  fid_as_index=True)
+            finally:
+                con.execute("COMMIT")
+        if page.crs is None:
+            page = page.set_crs(record["crs"])
+        return LayerPage(page.sort_index().to_crs(4326), matched, {c: record[c] for c in LAYER_COLUMNS})
+
+    def _paged_layer(self, con: sqlite3.Connection, layer_type: str) -> tuple[dict, tuple | None, str]:
+        """The registry row of ``layer_type``, its storage table's extent (gpkg_contents, None when it
+        holds no geometry) and the name of its R-tree."""
+        record = self._layer_record(layer_type, con)
+        if record is None:
+            stored = ", ".join(r[0] for r in con.execute("SELECT layer_type FROM pw_layers ORDER BY layer_type")) or "none"
+            raise KeyError(f"no {layer_type!r} layer in {self.path}; stored layers: {stored}")
+        storage = record["storage_table"]
+        found = con.execute("SELECT c.min_x, c.min_y, c.max_x, c.max_y, g.column_name FROM gpkg_contents c"
+                            " JOIN gpkg_geometry_columns g ON g.table_name = c.table_name WHERE c.table_name = ?",
+                            (storage,)).fetchone()
+        if found is None:
+            raise StoreError(f"{self.path}: layer table {storage} is not registered as a GeoPackage feature table")
+        extent = None if None in found[:4] else tuple(float(v) for v in found[:4])
+        return record, extent, f"rtree_{storage}_{found[4]}"
+
+    def _page_fids(self, con: sqlite3.Connection, record: dict, extent, rtree: str, offset: int, limit: int, bbox,
+                   fid: int | None) -> tuple[list[int], int]:
+        """The fids of the page, ascending, and how many features match in all (see
+        :mod:`planwatch.store.features`)."""
+        import pyogrio
+
+        from planwatch.store.features import bbox_window, intersecting
+
+        storage = record["storage_table"]
+        if fid is not None:
+            hit = [r[0] for r in con.execute(f'SELECT fid FROM "{storage}" WHERE fid = ?', (int(fid),))]
+            return hit, len(hit)
+        if bbox is None:
+            n = int(record["features"])
+            first = con.execute(f'SELECT min(fid) FROM "{storage}"').fetchone()[0]  # each O(log n) on the key
+            last = con.execute(f'SELECT max(fid) FROM "{storage}"').fetchone()[0]
+            if (first, last) == (1, n):  # fids 1..n, as every version is written: the page by key
+                return list(range(offset + 1, min(offset + limit, n) + 1)), n
+            rows = con.execute(f'SELECT fid FROM "{storage}" ORDER BY fid LIMIT ? OFFSET ?', (limit, offset))
+            return [r[0] for r in rows], n
+        window = bbox_window(bbox, record["crs"], extent)
+        if window is None:
+            return [], 0
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone() is None:
+            raise StoreError(f"{self.path}: layer table {storage} has no R-tree spatial index; write the layer again")
+        overlaps = "maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+        outer = (window.outer[0], window.outer[2], window.outer[1], window.outer[3])
+        inside, inner = ("0", ()) if window.inner is None else (
+            "minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?",
+            (window.inner[0], window.inner[2], window.inner[1], window.inner[3]))
+        # candidates near the box's edges: their geometry is read and tested exactly in WGS 84
+        edge = [r[0] for r in con.execute(f'SELECT id FROM "{rtree}" WHERE {overlaps} AND NOT ({inside}) ORDER BY id',
+                                          (*outer, *inner))]
+        matches: list[int] = []
+        if edge:
+            with _quiet_extension():
+                near = pyogrio.read_dataframe(self.path, layer=storage, columns=[], where=_fid_filter(edge),
+                                              fid_as_index=True)
+            matches = sorted(int(f) for f in near.index[intersecting(near.geometry.values, record["crs"], window.bbox)])
+        sure = con.execute(f'SELECT count(*) FROM "{rtree}" WHERE {inside}', inner).fetchone()[0]
+        rows = con.execute(f'SELECT id FROM (SELECT id FROM "{rtree}" WHERE {inside} UNION ALL'
+                           " SELECT value FROM json_each(?)) ORDER BY id LIMIT ? OFFSET ?",
+                           (*inner, json.dumps(matches), limit, offset))
+        return [r[0] for r in rows], sure + len(matches)
+
     # ------------------------------------------------------------------ whole-store copies
 
     def snapshot(self) -> StoreSnapshot:
@@ -852,6 +956,15 @@ def write_feature_table(gdf, target, table: str, *, description: str = "") -> No
     options = {"IDENTIFIER": table, "DESCRIPTION": description, "SPATIAL_INDEX": "YES"}
     kwargs = {"geometry_type": "Unknown"} if len(gdf) == 0 else {}
     pyogrio.write_dataframe(gdf, target, layer=table, driver="GPKG", layer_options=options, **kwargs)
+
+
+def _fid_filter(fids: list[int]) -> str:
+    """The attribute filter (SQL that GDAL hands to SQLite) selecting the features ``fids`` (ascending)."""
+    if not fids:
+        return "0"
+    if fids[-1] - fids[0] == len(fids) - 1:
+        return f"fid BETWEEN {int(fids[0])} AND {int(fids[-1])}"
+    return f"fid IN ({','.join(str(int(f)) for f in fids)})"
 
 
 def as_stored(gdf):

@@ -86,6 +86,15 @@ def audit(con, d: Dialect, actor: str, action: str, target: str, detail: dict, a
                             json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str), address]).fetchone()[0])
 
 
+def audit_write(con, d: Dialect, row: dict | None, written: dict) -> None:
+    """The audit row of a write another part of the store makes, inside that write's transaction (so
+    a write that fails leaves no row, and a recorded write always has its own): ``row`` as
+    :func:`planwatch.services.users.audit_row` builds it, its detail completed with what was
+    ``written`` (ids, counts); nothing when ``row`` is None (the local operator's write)."""
+    if row is not None:
+        audit(con, d, **{**row, "detail": {**row["detail"], **written}})
+
+
 def audit_only(con, d: Dialect) -> bool:
     """No write of its own: the audit row alone (a write another part of the store made)."""
     return True
@@ -97,5 +106,5 @@ def token_owner(con, d: Dialect, sha256: str) -> Sequence | None:
                            "WHERE t.token_sha256 = ?"), [sha256]).fetchone()
 
 
-__all__ = ["PEOPLE_TABLES", "add_token", "add_user", "audit", "audit_only", "postgres_ddl", "read", "set_user", "sqlite_ddl",
+__all__ = ["PEOPLE_TABLES", "add_token", "add_user", "audit", "audit_only", "audit_write", "postgres_ddl", "read", "set_user", "sqlite_ddl",
            "token_owner"]

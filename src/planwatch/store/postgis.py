@@ -40,6 +40,7 @@ from planwatch import __version__
 from planwatch.store import findings as register
 from planwatch.store import ledger as quota_ledger
 from planwatch.store import people as people_sql
+from planwatch.store import row_security
 from planwatch.store.base import (
     LAYER_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -52,6 +53,7 @@ from planwatch.store.base import (
     STYLE_NAME,
     ImportSummary,
     RecordTable,
+    Scope,
     Store,
     StoreError,
     StoreSnapshot,
@@ -237,10 +239,12 @@ class PostGISStore(Store):
     def _connect(self):
         return connection(self._conninfo)
 
-    def _transaction(self, work: Callable[[psycopg.Connection], T], *, lock: str | None = None) -> T:
+    def _transaction(self, work: Callable[[psycopg.Connection], T], *, lock: str | None = None,
+                     scope: Scope | None = None) -> T:
         """Run ``work(con)`` in one transaction and return its result. With ``lock``, the advisory lock
         of that name (in this schema) is taken first, so writers of one kind go one at a time; waiting
-        on it or on a table lock is bounded by ``$PLANWATCH_LOCK_WAIT``. A serialization failure or a
+        on it or on a table lock is bounded by ``$PLANWATCH_LOCK_WAIT``. With ``scope``, ``work`` runs
+        as the scoped role, held to it by row-level security (:func:`row_security.enter`). A serialization failure or a
         deadlock rolls back and runs ``work`` again (with backoff), at most :data:`RETRIES` times."""
         wait = float(os.environ.get("PLANWATCH_LOCK_WAIT", LOCK_WAIT_S))
         last: Exception | None = None
@@ -251,6 +255,7 @@ class PostGISStore(Store):
                     with con.transaction():
                         if lock:
                             self._advisory_lock(con, lock, wait)
+                        row_security.enter(con, scope)
                         return work(con)
             except (errors.SerializationFailure, errors.DeadlockDetected) as e:
                 last = e
@@ -314,6 +319,7 @@ class PostGISStore(Store):
         for statement in (*_SCHEMA, *_SCHEMA_4, *register.postgres_ddl(), *quota_ledger.postgres_ddl(),
                           *people_sql.postgres_ddl()):
             con.execute(statement)
+        self._scoped_role(con)
         self._record_history(con, before=0)
         return versions_after(0)
 
@@ -360,8 +366,20 @@ class PostGISStore(Store):
         if before < 7:  # v7: accounts, tokens, the audit log
             for statement in people_sql.postgres_ddl():
                 con.execute(statement)
+        if before < 8:  # v8: the scoped role and its row-level security
+            self._scoped_role(con)
         self._record_history(con, before)
         return versions_after(before)
+
+    def _scoped_role(self, con: psycopg.Connection) -> None:
+        """v8: the role scoped writes run as, its grants and its row-level security policies
+        (:mod:`planwatch.store.row_security`); refused, nothing written, when the store's user may not
+        create or grant that role."""
+        try:
+            for statement in row_security.postgres_ddl():
+                con.execute(statement)
+        except errors.InsufficientPrivilege as e:
+            raise StoreError(f"{self.dsn}: {e.diag.message_primary}; nothing was written") from None
 
     def schema_version(self) -> int:
         rows, _ = self._rows("SELECT value FROM pw_meta WHERE key = 'schema_version'")
@@ -374,7 +392,8 @@ class PostGISStore(Store):
 
     # ------------------------------------------------------------------ observations
 
-    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str) -> ImportSummary:
+    def add_observations(self, rows: pd.DataFrame, *, file: str, sha256: str, plan_id: str, audit: dict | None = None,
+                         scope: Scope | None = None) -> ImportSummary:
         missing = [c for c in OBSERVATION_COLUMNS if c not in rows.columns]
         if missing:
             raise ValueError(f"rows lack columns {missing}")
@@ -395,13 +414,19 @@ class PostGISStore(Store):
             }
             records, summary = new_revisions(rows, newest)
             columns = [*OBSERVATION_COLUMNS, "revision", "import_id"]
-            _copy(con, "pw_observations", columns, ([*r, import_id] for r in records))
+            if scope is None:
+                _copy(con, "pw_observations", columns, ([*r, import_id] for r in records))
+            else:  # PostgreSQL refuses COPY FROM under row-level security: row by row, each checked
+                with con.cursor() as cur:
+                    cur.executemany(f"INSERT INTO pw_observations ({', '.join(columns)}) VALUES "
+                                    f"({', '.join(['%s'] * len(columns))})", [[*r, import_id] for r in records])
             con.execute("UPDATE pw_imports SET added=%s, revised=%s, unchanged=%s WHERE import_id=%s",
                         (summary.added, summary.revised, summary.unchanged, import_id))
             summary.file, summary.import_id = file, int(import_id)
+            people_sql.audit_write(con, _DIALECT, audit, summary.counts())
             return summary
 
-        return self._transaction(append, lock="observations")
+        return self._transaction(append, lock="observations", scope=scope)
 
     def _observation_frame(self, query, params: Sequence = ()) -> pd.DataFrame:
         rows, columns = self._rows(query, params)
@@ -498,18 +523,29 @@ class PostGISStore(Store):
     def finding_evidence(self, finding_id: int | None = None) -> pd.DataFrame:
         return self._read(register.read_evidence, finding_id)
 
-    def move_finding(self, finding_id: int, **move) -> dict:
-        return self._transaction(lambda con: register.record_move(con, _DIALECT, finding_id, **move), lock="findings")
+    def move_finding(self, finding_id: int, *, audit: dict | None = None, scope: Scope | None = None, **move) -> dict:
+        def record(con: psycopg.Connection) -> dict:
+            done = register.record_move(con, _DIALECT, finding_id, **move)
+            people_sql.audit_write(con, _DIALECT, audit, {"version": done["version"], "event_id": done["event_id"]})
+            return done
+
+        return self._transaction(record, lock="findings", scope=scope)
 
     def evidence_file(self, sha256: str) -> bytes:
         return self._read(register.read_file, sha256)
 
     # ------------------------------------------------------------------ the quota ledger (流量池)
 
-    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id) -> dict:
-        return self._transaction(lambda con: quota_ledger.post(
-            con, _DIALECT, rules, op, params, key=key, actor=actor, effective=effective, memo=memo,
-            illustrative=illustrative, plan_id=plan_id, planwatch_version=__version__, lock=_lock_pools))
+    def ledger_post(self, rules, op, params, *, key, actor, effective, memo, illustrative, plan_id, audit=None,
+                    scope=None) -> dict:
+        def post(con: psycopg.Connection) -> dict:
+            done = quota_ledger.post(con, _DIALECT, rules, op, params, key=key, actor=actor, effective=effective,
+                                     memo=memo, illustrative=illustrative, plan_id=plan_id,
+                                     planwatch_version=__version__, lock=_lock_pools)
+            people_sql.audit_write(con, _DIALECT, audit, {"batch": done["batch"]["batch_id"], "repeated": done["repeated"]})
+            return done
+
+        return self._transaction(post, scope=scope)
 
     def ledger_tables(self) -> dict[str, pd.DataFrame]:
         with self._connect() as con, con.transaction():
@@ -636,6 +672,92 @@ class PostGISStore(Store):
         df["synthetic"] = df["synthetic"].astype(bool)
         df["notes"] = [list(n) for n in df["notes"]]
         return df
+
+    # ------------------------------------------------------------------ a layer a page at a time (OGC API – Features)
+
+    def layer_extent(self, layer_type: str):
+        from planwatch.store.features import wgs84_extent
+
+        with self._connect() as con, con.transaction():
+            record = self._paged_layer(con, layer_type)
+            extent = self._storage_extent(con, record)
+        return wgs84_extent(extent, record["crs"])
+
+    def layer_page(self, layer_type: str, *, offset: int = 0, limit: int = 100, bbox=None, fid: int | None = None):
+        """One transaction: the page's fids chosen on the key and the GiST index (``&&`` the outer
+        window, ``@`` the inner one), then those features read. planwatch, not PostGIS, transforms
+        them to WGS 84: ST_Transform would set up PROJ afresh in every new connection (60 ms)."""
+        from planwatch.store.features import LayerPage, bbox_window, intersecting
+
+        name = layer_table(layer_type)
+        table = sql.Identifier(name)
+        with self._connect() as con, con.transaction():
+            record = self._paged_layer(con, layer_type)
+            if fid is not None:
+                where, params, matched = sql.SQL("fid = %s"), (int(fid),), None
+            elif bbox is None:
+                matched = int(record["features"])
+                first, last = con.execute(sql.SQL("SELECT min(fid), max(fid) FROM {}").format(table)).fetchone()
+                if (first, last) == (1, matched):  # fids 1..n, as every version is written: the page by key
+                    where, params = sql.SQL("fid BETWEEN %s AND %s"), (offset + 1, offset + limit)
+                else:
+                    where = sql.SQL("fid IN (SELECT fid FROM {} ORDER BY fid LIMIT %s OFFSET %s)").format(table)
+                    params = (limit, offset)
+            else:
+                window = bbox_window(bbox, record["crs"], self._storage_extent(con, record))
+                if window is None:
+                    where, params, matched = sql.SQL("false"), (), 0
+                else:
+                    srid = sql.Literal(_srid(record["crs"]))
+                    envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(srid)
+                    inside, inner = (sql.SQL("false"), ()) if window.inner is None else (
+                        sql.SQL("geom @ {}").format(envelope), window.inner)
+                    # candidates near the box's edges: their geometry is read and tested exactly in WGS 84
+                    edge = con.execute(sql.SQL("SELECT fid, ST_AsBinary(geom) FROM {} WHERE geom && {} AND NOT ({})"
+                                               " ORDER BY fid").format(table, envelope, inside), (*window.outer, *inner)).fetchall()
+                    matches = []
+                    if edge:
+                        import shapely
+
+                        geometries = shapely.from_wkb([bytes(g) for _, g in edge])
+                        hit = intersecting(geometries, record["crs"], window.bbox)
+                        matches = [int(f) for (f, _), ok in zip(edge, hit, strict=True) if ok]
+                    sure = con.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, inside), inner).fetchone()[0]
+                    matched = int(sure) + len(matches)
+                    where = sql.SQL("fid IN (SELECT fid FROM {} WHERE {} UNION ALL SELECT unnest(%s::bigint[])"
+                                    " ORDER BY 1 LIMIT %s OFFSET %s)").format(table, inside)
+                    params = (*inner, matches, limit, offset)
+            page = _LayerTable.read(con, name, record["crs"], where=where, params=params)
+        return LayerPage(page.to_crs(4326), len(page) if matched is None else matched,
+                         {c: record[c] for c in LAYER_COLUMNS})
+
+    def _paged_layer(self, con: psycopg.Connection, layer_type: str) -> dict:
+        """The registry row of ``layer_type``, its table locked (as :meth:`read_layer` does) for the
+        rest of the caller's transaction."""
+        try:
+            with con.transaction():  # a savepoint: a missing table leaves the transaction usable
+                con.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(layer_table(layer_type))))
+            record = self._layer_record(con, layer_type)
+        except errors.UndefinedTable:
+            record = None
+        if record is None:
+            stored = con.execute('SELECT layer_type FROM pw_layers ORDER BY layer_type COLLATE "C"').fetchall()
+            raise KeyError(f"no {layer_type!r} layer in {self.dsn}; stored layers: "
+                           f"{', '.join(r[0] for r in stored) or 'none'}")
+        return record
+
+    def _storage_extent(self, con: psycopg.Connection, record: dict) -> tuple | None:
+        """The extent of a layer version in its storage CRS (ST_Extent, None when it holds no
+        geometry): a scan of the table, so kept per version (its content hash) for the last few."""
+        key = (self._conninfo, record["layer_type"], record["version"], record["content_hash"])
+        if key not in _EXTENTS:
+            found = con.execute(sql.SQL("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+                                        " (SELECT ST_Extent(geom) AS e FROM {}) s").format(
+                sql.Identifier(layer_table(record["layer_type"])))).fetchone()
+            _EXTENTS[key] = None if found[0] is None else tuple(float(v) for v in found)
+            while len(_EXTENTS) > 32:
+                _EXTENTS.pop(next(iter(_EXTENTS)))
+        return _EXTENTS[key]
 
     # ------------------------------------------------------------------ whole-store copies
 
@@ -777,9 +899,11 @@ class _LayerTable:
             sql.Identifier(f"{table}_geom_idx"), sql.Identifier(f"{stable}_geom_idx")))
 
     @staticmethod
-    def read(con: psycopg.Connection, table: str, crs: str):
+    def read(con: psycopg.Connection, table: str, crs: str, *, where: sql.Composable | None = None,
+             params: Sequence = ()):
         """The features of ``table`` as the GeoPackage store's read_layer returns them (pyogrio's
-        construction: one array per column, then the geometry)."""
+        construction: one array per column, then the geometry). With ``where`` (and its ``params``),
+        only the features it selects, indexed by fid."""
         import geopandas as gpd
         import shapely
 
@@ -787,18 +911,30 @@ class _LayerTable:
             "SELECT a.attname, t.typname, col_description(a.attrelid, a.attnum) FROM pg_attribute a"
             " JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0"
             " AND NOT a.attisdropped AND a.attname NOT IN ('fid', 'geom') ORDER BY a.attnum", (table,)).fetchall()
-        query = sql.SQL("SELECT ST_AsBinary(geom){} FROM {} ORDER BY fid").format(
+        query = sql.SQL("SELECT ST_AsBinary(geom){}, fid FROM {}{} ORDER BY fid").format(
             sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(name)) for name, _, _ in attributes),
-            sql.Identifier(table))
-        rows = con.execute(query).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(attributes) + 1)
-        data = {name: _numpy_column(list(values), typname) for (name, typname, _), values in zip(attributes, columns[1:], strict=True)}
+            sql.Identifier(table), sql.SQL("") if where is None else sql.SQL(" WHERE ") + where)
+        rows = con.execute(query, params).fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(attributes) + 2)
+        data = {name: _numpy_column(list(values), typname) for (name, typname, _), values in zip(attributes, columns[1:-1], strict=True)}
         df = pd.DataFrame(data, columns=[name for name, _, _ in attributes])
         for name, typname, comment in attributes:
             if typname in ("timestamp", "timestamptz"):
                 df[name] = _datetimes(df[name], comment if typname == "timestamptz" else None)
         df["geometry"] = shapely.from_wkb(np.array([None if g is None else bytes(g) for g in columns[0]], dtype=object))
+        if where is not None:
+            df.index = pd.Index(np.array(columns[-1], dtype=np.int64), name="fid")
         return gpd.GeoDataFrame(df, geometry="geometry", crs=crs)
+
+
+_EXTENTS: dict[tuple, tuple | None] = {}  # (DSN, layer type, version, content hash) → storage-CRS extent
+
+
+def _srid(crs: str) -> int:
+    """The EPSG code of a layer's storage CRS (the PostGIS store keeps layers only in such a CRS)."""
+    from pyproj import CRS
+
+    return int(CRS.from_user_input(crs).to_epsg())
 
 
 def _pg_column(layer_type: str, name: str, series: pd.Series) -> tuple[str, list, str | None]:

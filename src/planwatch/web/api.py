@@ -5,13 +5,13 @@ findings register and the quota ledger. Every route calls the service layer
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from planwatch.services import ServiceError, frame_records
+from planwatch.services import Forbidden, ServiceError, frame_records
+from planwatch.web.cache import Recent, data_state
 
 
 class LoginBody(BaseModel):
@@ -81,16 +81,26 @@ ERRORS = {code: {"model": Problem, "description": what} for code, what in (
 
 
 def _call(fn, *args, **kwargs):
+    """``fn``'s answer; its refusal as 403 when the account may not (:class:`Forbidden`), else 400."""
     try:
         return fn(*args, **kwargs)
+    except Forbidden as e:
+        raise HTTPException(403, str(e)) from None
     except ServiceError as e:
         raise HTTPException(400, str(e)) from None
 
 
-def router(open_store: Callable, plan) -> APIRouter:
+def _address(request: Request) -> str:
+    """Where a request came from, as the audit log records it."""
+    return request.client.host if request.client else ""
+
+
+def router(open_store: Callable, plan, throttle: Throttle | None = None, checkups: Recent | None = None) -> APIRouter:
     """The routes over the store ``open_store()`` opens, for ``plan``: reads, and the writes an API token
     allows (its account's role and scope, checked here before the service is called; every write audited)."""
     from planwatch.services import evaluation, findings, ledger, plans, users
+
+    checkups = checkups if checkups is not None else Recent(8)  # (year, the store's data state) → records
 
     r = APIRouter(prefix="/api", tags=["planwatch"], responses=ERRORS)
 
@@ -102,14 +112,10 @@ def router(open_store: Callable, plan) -> APIRouter:
             return None
         return users.user_for_token(open_store, token.strip())
 
-    def allowed(user, action: str, *, district: str = "", unit: str = ""):
+    def signed_in(user):
+        """The account of a write; 401 without a valid token. Its role and scope are the service's to check."""
         if user is None:
             raise HTTPException(401, "this write needs an API token (Authorization: Bearer …; planwatch users token NAME)")
-        if not user.may(action, district=district, unit=unit):
-            try:
-                users.require(user, action, district=district, unit=unit)
-            except ServiceError as e:
-                raise HTTPException(403, str(e)) from None
         return user
 
     @r.get("/plans", summary="The plan this server serves")
@@ -140,20 +146,12 @@ def router(open_store: Callable, plan) -> APIRouter:
     def history(indicator: str, year: int | None = Query(None, ge=1949, le=2100)) -> list[dict]:
         return frame_records(open_store().history(indicator, year))
 
-    checkups: OrderedDict[tuple, list[dict]] = OrderedDict()  # (year, the store's data state) → records
-
     def checkup_records(year: int) -> list[dict]:
-        """The check-up of ``year``, computed once per state of the store's data: its imports (new
-        observations, computed ones included) and its judgements; the last 8 are kept."""
+        """The check-up of ``year``, computed once per state of the store's data (its imports and
+        judgements), shared with the dashboard."""
         store = open_store()
-        imports, judged = store.imports(), store.judgements()
-        key = (year, len(imports), int(imports["import_id"].max()) if len(imports) else 0, len(judged))
-        if key not in checkups:
-            checkups[key] = _call(evaluation.checkup, store, plan, year).to_records()
-            while len(checkups) > 8:
-                checkups.popitem(last=False)
-        checkups.move_to_end(key)
-        return checkups[key]
+        return checkups.get((year, data_state(store)),
+                            lambda: _call(evaluation.checkup, store, plan, year).to_records())
 
     @r.get("/evaluations/{year}", summary="The check-up of a year: every target's verdict, methods, forecast")
     def evaluations(year: int, category: str | None = Query(None, max_length=20),
@@ -183,7 +181,7 @@ def router(open_store: Callable, plan) -> APIRouter:
     def ledger_history(pool: str | None = Query(None, max_length=80), project: str | None = Query(None, max_length=120)):
         return _call(ledger.history, open_store, plan, pool=pool, project=project).to_records()
 
-    throttle = Throttle()
+    throttle = throttle or Throttle()  # shared with the dashboard's login form when given
 
     @r.post("/login", summary="Exchange a name and password for an API token valid one day (throttled)")
     def login(body: LoginBody, request: Request):
@@ -205,14 +203,9 @@ def router(open_store: Callable, plan) -> APIRouter:
 
     @r.post("/ledger/reserve", summary="Reserve quota for a project (district editor of the pool's district, or admin)")
     def reserve(body: ReserveBody, request: Request, user=Depends(account)):  # noqa: B008  (FastAPI's idiom)
-        pool = _call(ledger.pool_of, plan, body.pool)
-        who = allowed(user, "reserve", district=pool.district)
-        done = _call(ledger.reserve, open_store, plan, project=body.project, pool=body.pool, amount=body.amount,
-                     expires=body.expires, key=body.key, memo=body.memo, by=who.name)
-        users.record(open_store, who, "ledger.reserve", body.project,
-                     {"pool": pool.name, "amount": body.amount, "batch": done.batch["batch_id"], "repeated": done.repeated},
-                     request.client.host if request.client else "")
-        return done.to_records()
+        return _call(ledger.reserve, open_store, plan, project=body.project, pool=body.pool, amount=body.amount,
+                     expires=body.expires, key=body.key, memo=body.memo, user=signed_in(user),
+                     address=_address(request)).to_records()
 
     @r.post("/findings/{finding_id}/{action}",
              summary="Move a finding: update/submit by its responsible unit (department or district editor), any by an admin")
@@ -225,47 +218,26 @@ def router(open_store: Callable, plan) -> APIRouter:
         if action not in findings.ACTIONS:
             raise HTTPException(404, f"no action {action!r}: one of {', '.join(findings.ACTIONS)}")
         rows = open_store().findings()
-        hit = rows[rows["finding_id"] == finding_id]
-        if not len(hit):
+        if not (rows["finding_id"] == finding_id).any():
             raise HTTPException(404, f"no finding #{finding_id}")
-        responsible = str(hit["responsible"].iloc[0])
-        if action in ANSWERS:
-            who = allowed(user, "answer_finding", district=responsible, unit=responsible)
-        else:
-            who = allowed(user, "admin")
+        who = signed_in(user)
         uploads = []
         for f in evidence:
             content = await f.read(EVIDENCE_MAX_BYTES + 1)
             uploads.append((f.filename or "", content))
-        done = _call(findings.move, open_store, plan, finding_id, action, actor=who.name, unit=unit, due=due or None,
-                     text=text, if_version=if_version, uploads=uploads)
-        users.record(open_store, who, f"findings.{action}", f"#{finding_id}",
-                     {"version": done.version, "files": [x["sha256"] for x in done.files]},
-                     request.client.host if request.client else "")
-        return done.to_records()
+        return _call(findings.move, open_store, plan, finding_id, action, unit=unit, due=due or None, text=text,
+                     if_version=if_version, uploads=uploads, user=who, address=_address(request)).to_records()
 
     def _resolve(op: str, body: ResolveBody, request: Request, user):
-        """Commit or cancel a project's reservation: the district editor of its district, or an admin."""
-        held = open_store().ledger_tables()
-        res, sol = held["pw_ledger_reservations"], held["pw_ledger_resolutions"]
-        mine = res[(res["project"] == body.project) & ~res["reservation_id"].isin(sol["reservation_id"])]
-        if body.quota is not None:
-            mine = mine[mine["quota"] == body.quota]
-        districts = set(mine["district"])
-        if districts:
-            who = allowed(user, "reserve", district=districts.pop() if len(districts) == 1 else "")
-        else:  # nothing open to resolve: the service says why (unknown project, already resolved), writing nothing
-            who = allowed(user, "reserve", district=user.district) if user is not None and \
-                user.role == "district_editor" else allowed(user, "admin")
+        """Commit or cancel a project's reservation (the service checks the account: the district editor of
+        its district, or an admin)."""
+        who, address = signed_in(user), _address(request)
         if op == "commit":
             done = _call(ledger.commit, open_store, plan, project=body.project, amount=body.amount, quota=body.quota,
-                         key=body.key, memo=body.memo, by=who.name)
+                         key=body.key, memo=body.memo, user=who, address=address)
         else:
             done = _call(ledger.cancel, open_store, plan, project=body.project, quota=body.quota, key=body.key,
-                         memo=body.memo, by=who.name)
-        users.record(open_store, who, f"ledger.{op}", body.project, {"batch": done.batch["batch_id"],
-                                                                     "repeated": done.repeated},
-                     request.client.host if request.client else "")
+                         memo=body.memo, user=who, address=address)
         return done.to_records()
 
     @r.post("/ledger/commit", summary="Commit a project's reservation, all or part (its district's editor, or admin)")
@@ -331,10 +303,12 @@ def router(open_store: Callable, plan) -> APIRouter:
         return shown, tmp.name
 
     def _writer(user):
-        """Who may write observations, and in which district (None: any)."""
-        if user is not None and user.role == "district_editor":
-            return allowed(user, "write_observations", district=user.district), user.district
-        return allowed(user, "admin"), None
+        """The account of an observations upload, refused (401, 403) before the file is read."""
+        from planwatch.services import observations
+
+        who = signed_in(user)
+        _call(observations.import_scope, who)
+        return who
 
     @r.post("/observations/preview", summary="Check a file of observations (each row's errors); nothing is written")
     async def preview(request: Request, user=Depends(account), file: UploadFile = File(...)):  # noqa: B008
@@ -342,10 +316,10 @@ def router(open_store: Callable, plan) -> APIRouter:
 
         from planwatch.services import observations
 
-        _who, district = _writer(user)
+        who = _writer(user)
         shown, path = await _upload(file)
         try:
-            return _call(observations.preview, plan, path, name=shown, only_district=district).to_records()
+            return _call(observations.preview, plan, path, name=shown, user=who).to_records()
         finally:
             os.unlink(path)
 
@@ -355,15 +329,13 @@ def router(open_store: Callable, plan) -> APIRouter:
 
         from planwatch.services import observations
 
-        who, district = _writer(user)
+        who = _writer(user)
         shown, path = await _upload(file)
         try:
-            done = _call(observations.import_file, open_store, plan, path, name=shown, only_district=district)
+            return _call(observations.import_file, open_store, plan, path, name=shown, user=who,
+                         address=_address(request)).to_records()
         finally:
             os.unlink(path)
-        users.record(open_store, who, "observations.import", shown, done.to_records(),
-                     request.client.host if request.client else "")
-        return done.to_records()
 
     return r
 
@@ -373,9 +345,6 @@ REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 UPLOAD_MAX_BYTES = 20 * 2**20  # a table of observations uploaded through the API
 REVIEW_MAX_FEATURES = 1000  # a review through the API (a batch review: planwatch review FILE --out)
-
-# What a finding's responsible unit may do itself (the rest is the bureau's: an admin's).
-ANSWERS = ("update", "submit")
 
 
 def _same_plan(plan, plan_id: str) -> None:

@@ -3,19 +3,21 @@
 ``limit``, ``offset``, paging links) and ``…/items/{fid}``. GeoJSON in WGS 84 (CRS84), as the standard
 requires by default; what GDAL's OAPIF driver (the one QGIS uses) reads.
 
-A collection is a layer type the store holds; a feature's id is its 1-based position in the
-layer's current version (a new version of the layer renumbers it). Synthetic layers say so in their
-title and description. The layer's WGS 84 frame is kept per (layer, version) for paging, so a layer
-is read from the store once per version, not per page.
+A collection is a layer type the store holds. Synthetic layers say so in their title and
+description. A feature's id is its stored row id (fid), which is also its 1-based position in the
+layer's current version, so a new version of the layer renumbers it (see
+:mod:`planwatch.store.features`). Each request reads only its page from the store, through the
+layer's spatial index (:meth:`~planwatch.store.base.Store.layer_page`): the server keeps no layer in
+memory, so a page of a 1,000,000-feature layer costs what a page of a small one does.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
@@ -26,6 +28,7 @@ CONFORMANCE = [
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 10_000
+LAST_ID = 2**63 - 1  # the largest id (and offset) a store's integer key can hold
 JSON, GEOJSON = "application/json", "application/geo+json"
 
 
@@ -52,8 +55,8 @@ def router(open_store: Callable, plan) -> APIRouter:
 
         layer_type = row["layer_type"]
         title = names.get(layer_type, layer_type) + ("（示意数据）" if row["synthetic"] else "")
-        frame = _wgs84(open_store, layer_type, int(row["version"]))
-        bbox = [float(x) for x in frame.total_bounds] if len(frame) else [-180.0, -90.0, 180.0, 90.0]
+        extent = _read(open_store().layer_extent, layer_type)
+        bbox = [float(x) for x in extent] if extent is not None else [-180.0, -90.0, 180.0, 90.0]
         desc = str(row.get("description") or "") + (f" {SYNTHETIC_LABEL}" if row["synthetic"] else "")
         return {
             "id": layer_type, "title": title, "description": desc.strip(), "itemType": "feature",
@@ -109,30 +112,24 @@ def router(open_store: Callable, plan) -> APIRouter:
               bbox: str | None = Query(None, description="minx,miny,maxx,maxy in WGS 84 degrees"),
               limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
               offset: int = Query(0, ge=0)):
-        row = find(collection_id)
-        frame = _wgs84(open_store, collection_id, int(row["version"]))
         box = _bbox(bbox)
-        if box is not None:
-            frame = frame.iloc[frame.sindex.query(_box(box), predicate="intersects")].sort_index()
-        page = frame.iloc[offset:offset + limit]
+        page = _read(open_store().layer_page, collection_id, offset=min(offset, LAST_ID), limit=limit, bbox=box)
         root = f"{base(request)}/collections/{collection_id}/items"
         extra = f"&bbox={bbox}" if bbox else ""
         links = [{"href": f"{root}?limit={limit}&offset={offset}{extra}", "rel": "self", "type": GEOJSON}]
-        if offset + limit < len(frame):
+        if offset + limit < page.matched:
             links.append({"href": f"{root}?limit={limit}&offset={offset + limit}{extra}", "rel": "next", "type": GEOJSON})
         if offset > 0:
             links.append({"href": f"{root}?limit={limit}&offset={max(0, offset - limit)}{extra}", "rel": "prev",
                           "type": GEOJSON})
-        return _json({"type": "FeatureCollection", "features": _features(page),
-                      "numberMatched": int(len(frame)), "numberReturned": int(len(page)), "links": links}, GEOJSON)
+        return Response(_feature_collection(page.features, page.matched, links), media_type=GEOJSON)
 
     @r.get("/collections/{collection_id}/items/{fid}", summary="One feature")
     def item(collection_id: str, fid: int, request: Request):
-        row = find(collection_id)
-        frame = _wgs84(open_store, collection_id, int(row["version"]))
-        if not 1 <= fid <= len(frame):
-            raise HTTPException(404, f"no feature {fid} in {collection_id} (1–{len(frame)})")
-        feature = _features(frame.iloc[[fid - 1]])[0]
+        page = _read(open_store().layer_page, collection_id, fid=fid, limit=1) if 1 <= fid <= LAST_ID else None
+        if page is None or not len(page.features):
+            raise HTTPException(404, f"no feature {fid} in {collection_id} (ids run from 1 to the layer's feature count)")
+        feature = json.loads(_feature_texts(page.features)[0])
         root = f"{base(request)}/collections/{collection_id}"
         feature["links"] = [{"href": f"{root}/items/{fid}", "rel": "self", "type": GEOJSON},
                             {"href": root, "rel": "collection", "type": JSON}]
@@ -153,42 +150,45 @@ def _bbox(text: str | None):
     return box
 
 
-def _box(b):
-    from shapely.geometry import box
-
-    return box(*b)
-
-
-_FRAMES: OrderedDict[tuple, object] = OrderedDict()  # (store opener, layer type, version) → WGS 84 frame
-_KEEP = 8
+def _read(read: Callable, layer_type: str, **kwargs):
+    """``read(layer_type, **kwargs)`` of the store; an unknown layer (or one removed meanwhile) is a 404."""
+    try:
+        return read(layer_type, **kwargs)
+    except KeyError:
+        raise HTTPException(404, f"no collection {layer_type!r}: /ogc/collections lists them") from None
 
 
-def _wgs84(open_store: Callable, layer_type: str, version: int):
-    """The layer's current version in WGS 84, read once per (store, layer, version); the last
-    :data:`_KEEP` are kept."""
-    key = (id(open_store), layer_type, version)
-    if key in _FRAMES:
-        _FRAMES.move_to_end(key)
-        return _FRAMES[key]
-    gdf = open_store().read_layer(layer_type)
-    gdf = (gdf.to_crs(4326) if gdf.crs is not None else gdf).reset_index(drop=True)
-    _FRAMES[key] = gdf
-    while len(_FRAMES) > _KEEP:
-        _FRAMES.popitem(last=False)
-    return gdf
+def _feature_collection(frame, matched: int, links: list[dict]) -> str:
+    """The GeoJSON FeatureCollection of a page (``frame`` in WGS 84, indexed by id), as text."""
+    tail = json.dumps({"numberMatched": int(matched), "numberReturned": len(frame), "links": links},
+                      ensure_ascii=False, allow_nan=False)
+    return '{"type":"FeatureCollection","features":[' + ",".join(_feature_texts(frame)) + "]," + tail[1:]
 
 
-def _features(frame) -> list[dict]:
-    """GeoJSON features of ``frame`` (ids 1-based positions in the layer)."""
+def _feature_texts(frame) -> list[str]:
+    """Each feature of ``frame`` (in WGS 84, indexed by id) as GeoJSON text, its geometry written once
+    by GEOS rather than parsed and written again."""
     import shapely
 
     props = [c for c in frame.columns if c != frame.geometry.name]
     geoms = shapely.to_geojson(frame.geometry.values)
+    columns = [_values(frame[c]) for c in props]
     out = []
-    for pos, geom, values in zip(frame.index, geoms, frame[props].itertuples(index=False, name=None), strict=True):
-        out.append({"type": "Feature", "id": int(pos) + 1, "geometry": None if geom is None else json.loads(geom),
-                    "properties": {k: _value(v) for k, v in zip(props, values, strict=True)}})
+    for fid, geom, *values in zip(frame.index.tolist(), geoms, *columns, strict=True):
+        properties = json.dumps(dict(zip(props, values, strict=True)), ensure_ascii=False, allow_nan=False)
+        out.append(f'{{"type":"Feature","id":{int(fid)},"geometry":{geom or "null"},"properties":{properties}}}')
     return out
+
+
+def _values(column) -> list:
+    """A column's values as JSON takes them, a column at a time: numbers and booleans as Python's,
+    a missing or infinite number as None, anything else through :func:`_value`."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+    if kind == "f":
+        return [v if math.isfinite(v) else None for v in column.to_numpy().tolist()]
+    if kind and kind in "iub":
+        return column.to_numpy().tolist()
+    return [_value(v) for v in column]
 
 
 def _value(v):
