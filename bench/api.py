@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -163,7 +162,7 @@ def serve_pygeoapi(python: str, config: Path, port: int) -> subprocess.Popen:
     launcher = config.with_name("run_pygeoapi.py")
     launcher.write_text(PYGEOAPI_LAUNCHER)
     with open(config.with_name("pygeoapi.log"), "ab") as log:
-        proc = subprocess.Popen([python, str(launcher), str(config), str(port)], stderr=log)
+        proc = subprocess.Popen([python, str(launcher), str(config), str(port)], stdout=log, stderr=log)
     return started(proc, f"http://127.0.0.1:{port}/collections/land_supply?f=json", "pygeoapi")
 
 
@@ -344,9 +343,9 @@ def main() -> None:
                         proc.wait(timeout=30)
                     log = Path(folder) / "pygeoapi.log"
                     if server == "pygeoapi" and log.exists():
-                        errors = Counter(line.split(":")[0] for line in log.read_text(errors="replace").splitlines()
-                                         if re.match(r"^[\w.]+(Error|Exception)\b", line))
-                        notes.append(f"{backend} pygeoapi: errors it logged: {dict(errors) or 'none'}")
+                        errors = sorted({line.split(":")[0] for line in log.read_text(errors="replace").splitlines()
+                                         if re.match(r"^[\w.]+(Error|Exception)\b", line)})
+                        notes.append(f"{backend} pygeoapi: the errors it logged: {', '.join(errors) or 'none'}")
                         print(notes[-1], flush=True)
                 if len(firsts) == 2:
                     notes.append(f"{backend}: {same_features(firsts['planwatch'], firsts['pygeoapi'])}")

@@ -300,6 +300,18 @@ def test_a_district_editor_imports_its_own_district_and_is_refused_another(page,
     stored = store.observations()
     assert ((stored["indicator"] == "T22") & (stored["geo"] == "顺义区") & (stored["year"] == 2023)).sum() == 1
     shot(page, site, "entry-imported")
+    # the review page's reservation, in its own district's pool only
+    go(page, site, "/review")
+    pools = page.eval_on_selector_all("#reserve-form select[name=pool] option", "els => els.map(e => e.value)")
+    assert pools and all(p.endswith(":顺义区") for p in pools)
+    page.fill("#reserve-form input[name=project]", "顺义-浏览器-1")
+    page.select_option("#reserve-form select[name=pool]", "floor_area:顺义区")
+    page.fill("#reserve-form input[name=amount]", "1200.50")
+    page.click("#reserve-form button[type=submit]")
+    page.wait_for_selector("#reserve-result .result-ok")
+    held = store.ledger_tables()["pw_ledger_reservations"]
+    assert (held["project"] == "顺义-浏览器-1").sum() == 1
+    shot(page, site, "review-reserved")
 
 
 def test_a_finding_walks_from_assigned_to_verified_with_two_accounts(browser, site, tmp_path):

@@ -300,7 +300,9 @@ def router(open_store: Callable, plan, *, throttle, checkups: Recent, tiles: str
             actions.append({"action": name, "allowed": allowed,
                             "label": ACTION_NAMES.get(name, (name, name))[0 if lang_of(
                                 request.query_params.get("lang") or request.cookies.get(session.LANG_COOKIE)) == "zh" else 1]})
-        return render(request, "findings", "finding.html", detail=detail, f=detail["finding"], actions=actions)
+        state_names = {k: v.get("zh", k) for k, v in findings.states().items()}
+        return render(request, "findings", "finding.html", detail=detail, f=detail["finding"], actions=actions,
+                      state_names=state_names, action_names=ACTION_NAMES)
 
     # ------------------------------------------------------------------ 7. data entry
     @r.get("/entry", response_class=HTMLResponse)
