@@ -198,3 +198,31 @@ def test_an_interrupted_import_leaves_the_store_as_it_was(db, plan, tmp_path):
     after = open_store(db).observations(latest=False)
     assert after.equals(before)
     assert len(open_store(db).imports()) == 1
+
+
+def test_the_template_a_district_fills_in_imports_once_its_values_are_entered(store, plan, tmp_path):
+    """``observe template --district``: every target's row with its unit and the district; filled in
+    (the empty rows deleted, as its guide says), it imports as it is."""
+    from typer.testing import CliRunner
+
+    from planwatch.cli import app
+
+    path = tmp_path / "模板.xlsx"
+    r = CliRunner().invoke(app, ["observe", "template", "--district", "顺义区", "--year", "2023", "--out", str(path)])
+    assert r.exit_code == 0, r.output
+    wb = openpyxl.load_workbook(path)
+    ws = wb["observations"]
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["indicator", "year", "value", "unit", "geo"]
+    rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in ws.iter_rows(min_row=2)]
+    assert [x["indicator"] for x in rows] == [t.id for t in plan.targets]
+    assert all(x["geo"] == "顺义区" and x["year"] == 2023 for x in rows)
+    t22 = next(i for i, x in enumerate(rows) if x["indicator"] == "T22")
+    ws.cell(t22 + 2, header.index("value") + 1, 41.5)
+    for i in sorted((i for i in range(len(rows)) if i != t22), reverse=True):
+        ws.delete_rows(i + 2)
+    wb.save(path)
+    assert {"指标", "说明"} <= set(wb.sheetnames)
+    summary = import_observations(path, store, plan)
+    assert summary.added == 1
+    assert CliRunner().invoke(app, ["observe", "template", "--district", "火星区", "--out", str(path)]).exit_code == 2

@@ -76,7 +76,7 @@ def observe_import(
     file: Path,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
-    sheet: Annotated[str | None, typer.Option("--sheet", help="the workbook sheet to import (when more than one holds data)")] = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="the workbook sheet to import (when more than one holds data; by default a sheet named observations, as in observe template)")] = None,
     extra_column: Annotated[list[str] | None, typer.Option("--extra-column", help="a column besides the known ones to accept (kept in the note); repeatable")] = None,
     normalise_width: Annotated[bool, typer.Option("--normalise-width", help="read full-width digits and punctuation (０-９，．) as ASCII instead of refusing them")] = False,
 ) -> None:
@@ -93,6 +93,19 @@ def observe_import(
         out.print(f"  unit: {c}", highlight=False)
     for c in s.not_comparable:
         out.print(f"  [yellow]not comparable[/]: {c} differs from the indicator's scope", highlight=False)
+
+
+@observe_app.command("template")
+def observe_template(
+    out_file: Annotated[Path, typer.Option("--out", help="the XLSX to write")] = Path("观测数据填报模板.xlsx"),
+    district: Annotated[str, typer.Option("--district", help="a district of the plan (default: the whole city)")] = "",
+    year: Annotated[int | None, typer.Option("--year", help="the year to prefill (default: last year)")] = None,
+    plan: PlanOpt = DEFAULT_PLAN,
+) -> None:
+    """Write the XLSX template a district fills in for `observe import`: one row per target."""
+    p = plans.load(plan)
+    out_file.write_bytes(observations.template_xlsx(p, district, year=year))
+    out.print(f"{out_file}: {len(p.targets)} targets of {p.meta.id} for {district or p.meta.whole_area}", highlight=False)
 
 
 @observe_app.command("list")

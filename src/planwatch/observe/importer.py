@@ -88,7 +88,7 @@ def validate_rows(df: pd.DataFrame, plan: Plan, file: str, *, normalise_width: b
         cols = ", ".join(df.columns) or "(none)"
         return pd.DataFrame(), [RowError(file, 1, c, f"required column is missing (the header has: {cols})") for c in missing]
     if df.empty:
-        return pd.DataFrame(), [RowError(file, None, None, "no data rows")]
+        return pd.DataFrame(), [RowError(file, None, None, "no data rows: the table is empty below its header")]
     for c in OPTIONAL:
         if c not in df.columns:
             df[c] = ""

@@ -123,6 +123,9 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+TEMPLATE_SHEET = "observations"  # the sheet read from a workbook of several (observe template writes it)
+
+
 def _xlsx_rows(path: Path, name: str, sheet: str | None) -> list[list[str]]:
     from openpyxl import load_workbook
 
@@ -136,6 +139,8 @@ def _xlsx_rows(path: Path, name: str, sheet: str | None) -> list[list[str]]:
         if sheet not in values.sheetnames:
             _fail(name, f"no sheet {echo(sheet)}; the sheets are {', '.join(values.sheetnames)}")
         chosen = sheet
+    elif len(filled) > 1 and TEMPLATE_SHEET in filled:  # planwatch's own template: its other sheets are guides
+        chosen = TEMPLATE_SHEET
     elif len(filled) > 1:
         _fail(name, f"the workbook has {len(filled)} sheets with data ({', '.join(filled)}): say which to import "
                     "with --sheet NAME")

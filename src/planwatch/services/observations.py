@@ -165,5 +165,53 @@ def require_observations(store: Store) -> pd.DataFrame:
     return obs
 
 
+def template_xlsx(plan: Plan, district: str = "", *, year: int | None = None) -> bytes:
+    """The XLSX a district (or, with ``district`` empty, the city) fills in: the sheet
+    ``observations`` with the columns ``observe import`` reads and one row per target of the plan (its
+    id, ``year``, its unit, the district), the values left empty; a sheet ``指标`` naming the
+    targets, and a sheet ``说明`` saying how to fill it in and that the import is all or nothing."""
+    from datetime import date
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from planwatch.observe.importer import OPTIONAL, REQUIRED
+
+    if district and district not in plan.meta.districts:
+        raise ServiceError(f"--district {district!r} is not one of the plan's districts: {', '.join(plan.meta.districts)}",
+                           usage=True)
+    year = year or date.today().year - 1
+    columns = [c for c in REQUIRED + OPTIONAL if c not in ("measure", "method")]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "observations"
+    ws.append(columns)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for tg in plan.targets:
+        row = {"indicator": tg.id, "year": year, "unit": tg.unit, "geo": district}
+        ws.append([row.get(c) for c in columns])
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    names = wb.create_sheet("指标")
+    names.append(["indicator", "指标名称", "单位", "类别"])
+    for tg in plan.targets:
+        names.append([tg.id, tg.name, tg.unit, tg.category])
+    names.column_dimensions["B"].width = 60
+    guide = wb.create_sheet("说明")
+    for line in (f"{plan.meta.title}：观测数据填报模板（{district or plan.meta.whole_area}）",
+                 f"geo（地区）：{district or '空白表示全市，或填写区名'}；只能填写本账户所属区的数据。",
+                 "observations 表每行一个指标（名称见“指标”表）：填写 year（年份）与 value（数值），unit 须为该指标的单位；"
+                 "不填数值的行请删除。",
+                 "scope：数值口径与指标不同时填写（如仅含地铁）；note：原文摘录；source：发布机构与标题；published：发布日期。",
+                 "上传后先预检，每行错误都会列出；没有错误才可导入，导入为整体事务（全部导入或全部不导入）。"):
+        guide.append([line])
+    guide.column_dimensions["A"].width = 110
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 __all__ = ["HISTORY_COLUMNS", "LIST_COLUMNS", "ObservationImport", "ObservationTable", "history", "import_file",
-           "import_scope", "list_observations", "preview", "require_observations"]
+           "import_scope", "list_observations", "preview", "require_observations", "template_xlsx"]

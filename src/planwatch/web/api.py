@@ -96,8 +96,9 @@ def _address(request: Request) -> str:
 
 
 def router(open_store: Callable, plan, throttle: Throttle | None = None, checkups: Recent | None = None) -> APIRouter:
-    """The routes over the store ``open_store()`` opens, for ``plan``: reads, and the writes an API token
-    allows (its account's role and scope, checked here before the service is called; every write audited)."""
+    """The routes over the store ``open_store()`` opens, for ``plan``: reads, and the writes of an account
+    (its API token; a write without one is 401 here). Its role and scope are checked by the service,
+    which records the audit row in the same transaction as the write."""
     from planwatch.services import evaluation, findings, ledger, plans, users
 
     checkups = checkups if checkups is not None else Recent(8)  # (year, the store's data state) → records

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -54,7 +53,7 @@ def _num(value, digits: int = 2) -> str:
 
 def router(open_store: Callable, plan, *, throttle, checkups: Recent, tiles: str = "", public: bool = True) -> APIRouter:
     """The dashboard's pages over the store ``open_store()`` opens, for ``plan``."""
-    from planwatch.services import ServiceError, evaluation, findings, ledger, users
+    from planwatch.services import ServiceError, evaluation, findings, ledger, observations, users
 
     r = APIRouter(include_in_schema=False)
     env = _environment()
@@ -315,7 +314,7 @@ def router(open_store: Callable, plan, *, throttle, checkups: Recent, tiles: str
     def template(request: Request):
         user = account(request)
         district = user.district if user is not None and user.role == "district_editor" else ""
-        content = _template_xlsx(plan, district)
+        content = observations.template_xlsx(plan, district)
         from urllib.parse import quote
 
         name = f"观测数据填报模板-{district or plan.meta.whole_area}.xlsx"
@@ -374,7 +373,9 @@ def _category(plan, target_id: str) -> str:
     return tg.category if tg else ""
 
 
-ACTION_NAMES = {"assign": ("交办", "assign"), "update": ("报告进展", "report progress"),
+ACTION_NAMES = {"identify": ("发现", "identify"), "seen_again": ("再次发现", "seen again"),
+                "not_observed": ("未再发现", "not observed"), "observed_again": ("重新发现", "observed again"),
+                "assign": ("交办", "assign"), "update": ("报告进展", "report progress"),
                 "submit": ("提交销号申请（附佐证）", "submit for verification (with evidence)"),
                 "verify": ("核验销号", "verify"), "reopen": ("重新打开", "reopen"), "withdraw": ("撤销", "withdraw"),
                 "accept_risk": ("接受风险", "accept the risk"), "deadline": ("调整整改时限", "change the deadline")}
@@ -395,42 +396,6 @@ def _methods(record: dict | None) -> list[dict]:
         out.append({"key": key, "name": METHOD_NAMES.get(key, (key, key)), "level": value.get("level"),
                     "figures": shown})
     return out
-
-
-def _template_xlsx(plan, district: str) -> bytes:
-    """The XLSX template a district fills in: one row per target of the plan, its unit and the
-    district given; year and value left empty (the columns ``planwatch observe import`` reads)."""
-    from io import BytesIO
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "observations"
-    ws.append(["indicator", "year", "value", "unit", "geo", "scope", "note", "source", "published"])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for tg in plan.targets:
-        ws.append([tg.id, date.today().year - 1, None, tg.unit, district, None, None, None, None])
-    ws.freeze_panes = "A2"
-    for col, width in zip("ABCDEFGHI", (10, 8, 12, 14, 10, 16, 50, 30, 12), strict=True):
-        ws.column_dimensions[col].width = width
-    names = wb.create_sheet("指标")
-    names.append(["indicator", "指标名称", "单位", "类别"])
-    for tg in plan.targets:
-        names.append([tg.id, tg.name, tg.unit, tg.category])
-    names.column_dimensions["B"].width = 60
-    guide = wb.create_sheet("说明")
-    for line in (f"{plan.meta.title}：观测数据填报模板", f"地区（geo）：{district or '空白=全市，或填写区名'}",
-                 "observations 表每行一个指标（名称见“指标”表）：填写 year（年份）与 value（数值），unit 须为该指标的单位；不填数值的行请删除。",
-                 "scope：数值口径与指标不同时填写（如仅含地铁）；note：原文摘录；source：发布机构与标题；published：发布日期。",
-                 "上传后先预检，每行错误都会列出；无错误才可导入，导入为整体事务。"):
-        guide.append([line])
-    guide.column_dimensions["A"].width = 110
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 __all__ = ["VIEWS", "router"]
