@@ -91,8 +91,14 @@ def test_a_session_writes_only_with_the_csrf_header(site, plan):
     assert site.ledger_tables()["pw_ledger_entries"].equals(before)  # nothing written
     done = c.post("/api/ledger/reserve", json=body, headers={"X-CSRF-Token": c.cookies[CSRF_COOKIE]})
     assert done.status_code == 200, done.text
-    # logging out ends the browser session
+    # logging out ends the browser session, and its token on the server too
+    from planwatch.services import users
+
+    token = c.cookies[SESSION_COOKIE]
+    assert users.user_for_token(site, token) is not None
     out = c.post("/logout", data={"csrf": c.cookies[CSRF_COOKIE]}, follow_redirects=False)
+    assert users.user_for_token(site, token) is None
+    assert users.audit_log(site)["action"].tolist()[-1] == "users.revoke_token"
     assert out.status_code == 303 and SESSION_COOKIE not in c.cookies
     again = c.post("/api/ledger/reserve", json={**body, "project": "顺义-2"}, headers={"X-CSRF-Token": c.cookies[CSRF_COOKIE]})
     assert again.status_code == 401

@@ -165,6 +165,12 @@ def issue_token(store: StoreSource, name: str, *, days: int = TOKEN_DAYS, label:
     return token, expires
 
 
+def revoke_token(store: StoreSource, token: str, *, by: str, address: str = "") -> bool:
+    """End a token now (a browser session's, at logout); whether it was live."""
+    return bool(opened(store).people_write("revoke_token", {"sha256": token_hash(token)},
+                                           audit_row(by, "users.revoke_token", by, {}, address)))
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

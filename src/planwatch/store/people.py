@@ -79,6 +79,12 @@ def add_token(con, d: Dialect, user_id: int, sha256: str, label: str, expires: s
                            [int(user_id), sha256, label, utc_now(), expires, False]).fetchone()[0])
 
 
+def revoke_token(con, d: Dialect, sha256: str) -> bool:
+    """Mark the token with this sha256 revoked; whether there was one not revoked yet."""
+    cur = con.execute(d.q("UPDATE pw_tokens SET revoked = ? WHERE token_sha256 = ? AND NOT revoked"), (True, sha256))
+    return cur.rowcount > 0
+
+
 def audit(con, d: Dialect, actor: str, action: str, target: str, detail: dict, address: str) -> int:
     return int(con.execute(d.q("INSERT INTO pw_audit (at, actor, action, target, detail, address) VALUES "
                                "(?, ?, ?, ?, ?, ?) RETURNING audit_id"),

@@ -648,21 +648,11 @@ class PostGISStore(Store):
         return None if r is None else dict(zip(REGISTRY_COLUMNS, r, strict=True))
 
     def read_layer(self, layer_type: str):
-        table = layer_table(layer_type)
         with self._connect() as con, con.transaction():
-            try:
-                # the table first: while this transaction holds it, no switch to a new version can
-                # commit, so the registry row read next belongs to the features read here
-                with con.transaction():  # a savepoint: a missing table leaves the transaction usable
-                    con.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(table)))
-                record = self._layer_record(con, layer_type)
-            except errors.UndefinedTable:
-                record = None
-            if record is None:
-                stored = con.execute('SELECT layer_type FROM pw_layers ORDER BY layer_type COLLATE "C"').fetchall()
-                raise KeyError(f"no {layer_type!r} layer in {self.dsn}; stored layers: "
-                               f"{', '.join(r[0] for r in stored) or 'none'}")
-            gdf = _LayerTable.read(con, table, record["crs"])
+            # the table first: while this transaction holds it, no switch to a new version can
+            # commit, so the registry row read next belongs to the features read here
+            record = self._locked_layer(con, layer_type)
+            gdf = _LayerTable.read(con, layer_table(layer_type), record["crs"])
         gdf.attrs["layer"] = {c: record[c] for c in LAYER_COLUMNS}
         return gdf
 
@@ -679,7 +669,7 @@ class PostGISStore(Store):
         from planwatch.store.features import wgs84_extent
 
         with self._connect() as con, con.transaction():
-            record = self._paged_layer(con, layer_type)
+            record = self._locked_layer(con, layer_type)
             extent = self._storage_extent(con, record)
         return wgs84_extent(extent, record["crs"])
 
@@ -692,7 +682,7 @@ class PostGISStore(Store):
         name = layer_table(layer_type)
         table = sql.Identifier(name)
         with self._connect() as con, con.transaction():
-            record = self._paged_layer(con, layer_type)
+            record = self._locked_layer(con, layer_type)
             if fid is not None:
                 where, params, matched = sql.SQL("fid = %s"), (int(fid),), None
             elif bbox is None:
@@ -731,9 +721,9 @@ class PostGISStore(Store):
         return LayerPage(page.to_crs(4326), len(page) if matched is None else matched,
                          {c: record[c] for c in LAYER_COLUMNS})
 
-    def _paged_layer(self, con: psycopg.Connection, layer_type: str) -> dict:
-        """The registry row of ``layer_type``, its table locked (as :meth:`read_layer` does) for the
-        rest of the caller's transaction."""
+    def _locked_layer(self, con: psycopg.Connection, layer_type: str) -> dict:
+        """The registry row of ``layer_type``, its table locked for the rest of the caller's
+        transaction (so no new version can commit under a read); KeyError naming the stored layers."""
         try:
             with con.transaction():  # a savepoint: a missing table leaves the transaction usable
                 con.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(layer_table(layer_type))))

@@ -356,6 +356,10 @@ def router(open_store: Callable, plan, *, throttle, checkups: Recent, tiles: str
     @r.post("/logout")
     def logout(request: Request, csrf: str = Form("", max_length=100)):
         session.require_form_csrf(request, csrf)
+        who = account(request)
+        if who is not None:  # the session's token ends now, not at its expiry
+            users.revoke_token(open_store, request.cookies.get(session.SESSION_COOKIE, ""), by=who.name,
+                               address=request.client.host if request.client else "")
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(session.SESSION_COOKIE, path="/")
         return response
