@@ -2,7 +2,7 @@
 ``pip install 'planwatch[EXTRA]'`` to run, instead of failing on an import.
 
 - ``server``: the PostGIS store and review engine (psycopg 3);
-- ``scale``: the Dask review engine (dask-geopandas);
+- ``scale``: the Dask engines and a cluster to run them on (dask-geopandas, distributed);
 - ``duckdb``: the DuckDB review engine (duckdb and its spatial extension, shipped as a wheel);
 - ``web``: ``planwatch serve``, the REST API and OGC API – Features (FastAPI, uvicorn).
 """
@@ -14,7 +14,7 @@ from types import ModuleType
 
 EXTRAS = {
     "server": ("psycopg",),
-    "scale": ("dask", "dask_geopandas"),
+    "scale": ("dask", "dask_geopandas", "distributed"),
     "duckdb": ("duckdb", "duckdb_extension_spatial"),
     "web": ("fastapi", "uvicorn", "argon2", "multipart", "jinja2"),
 }
