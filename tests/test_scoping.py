@@ -324,3 +324,21 @@ def test_a_v7_postgis_store_gains_the_wall_at_db_upgrade_and_the_owner_keeps_ful
     # the owner (the command line, an admin) is not held: any geography, COPY as before
     assert observations.import_file(upgraded, plan, rows(tmp_path, "all.csv", "朝阳区", ""), user=ADMIN).summary.added == 2
     assert observations.import_file(upgraded, plan, REAL_OBSERVATIONS).summary.added > 0
+
+
+def test_the_api_answers_the_databases_refusal_as_403(pg, plan, no_service_check):
+    """Should the service's check ever miss, the API says the database refused (403), not a 500."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from planwatch.web import create_app
+
+    ledger.release(pg, plan, pool="floor_area:大兴区", amount="1000", year=2022, by="甲", when=date(2022, 3, 1))
+    users.add_user(pg, plan, "顺义编辑", "district_editor", "pw-0123456789", district="顺义区", by="setup")
+    token, _ = users.issue_token(pg, "顺义编辑", by="setup")
+    before = state(pg)
+    r = TestClient(create_app(open_store=lambda: pg, plan_id=plan.meta.id)).post(
+        "/api/ledger/reserve", json={"project": "XM-9", "pool": "floor_area:大兴区", "amount": "10"},
+        headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and "row-level security" in r.json()["detail"], r.text
+    assert unchanged(pg, before)

@@ -80,14 +80,24 @@ ERRORS = {code: {"model": Problem, "description": what} for code, what in (
     (413, "the upload is too large"), (429, "too many failed logins"))}
 
 
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE, raised by a row-level security policy
+
+
 def _call(fn, *args, **kwargs):
-    """``fn``'s answer; its refusal as 403 when the account may not (:class:`Forbidden`), else 400."""
+    """``fn``'s answer; its refusal as 403 when the account may not (:class:`Forbidden`, or PostGIS's
+    row-level security, the second wall, should the service's check ever miss), else 400."""
     try:
         return fn(*args, **kwargs)
     except Forbidden as e:
         raise HTTPException(403, str(e)) from None
     except ServiceError as e:
         raise HTTPException(400, str(e)) from None
+    except Exception as e:
+        if getattr(e, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise HTTPException(403, f"refused by the database's row-level security ({first}); nothing was written") \
+                from None
+        raise
 
 
 def _address(request: Request) -> str:
