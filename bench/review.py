@@ -17,17 +17,32 @@ every parcel × zone overlap):
 * ``postgis`` — the local server of ``scripts/postgis.sh`` (COPY load, ST_Subdivide, GiST, zones as
   the outer loop), its load and query times shown apart;
 * ``duckdb`` — DuckDB 1.5.5 spatial (extension file from the pinned wheel), zones pre-cut;
-* ``dask`` — dask-geopandas partitions, threads scheduler.
+* ``dask`` — dask-geopandas partitions (Hilbert order), threads scheduler;
+* ``dask (cluster …)`` — with ``--dask-cluster local:N`` (or ``tcp://HOST:PORT``): the same engine on a
+  ``dask.distributed`` cluster, started before the clock starts (its start-up time is printed apart).
 
 Each engine's total overlap area and pair count are checked against the default engine's.
 
-Run: ``.venv/bin/python bench/review.py [--parcels N] [--overlay-sample N] [--skip postgis,dask]``
+With ``--dask-cluster``, a second table: the whole batch (``planwatch review FILE --out RESULT.gpkg``)
+from a GeoParquet file of the same parcels (row groups of 100,000), each run in a child process so
+that its peak RSS (``VmHWM``) is the client's alone: the default in-process ``review_file``
+(geopandas), then ``review_file_on_cluster`` on the cluster (the workers read the file). The number
+of conflicts and their total area are read back from each result file and compared.
+
+Run: ``.venv/bin/python bench/review.py [--parcels N] [--overlay-sample N] [--skip postgis,dask]
+[--dask-cluster local:2]``; ``--skip`` also takes ``one-thread``, ``batch`` and ``batch-default``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,13 +133,107 @@ def overlay_areas(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Data
     return ov.groupby(["parcel", "zone"], as_index=False)["overlap_m2"].sum().query("overlap_m2 > 0")
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (``VmHWM``), GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def batch_child(a) -> None:
+    """One batch review of ``a.batch_child`` (a child process: its peak RSS is the client's alone)."""
+    from planwatch.onemap.review.review import review_file
+
+    plan = load_plan()
+    layers = pickle.loads(a.layers.read_bytes())
+    base = peak_rss_gb()
+    t0 = time.perf_counter()
+    if a.scheduler:
+        from planwatch.onemap.review.dask_engine import review_file_on_cluster
+
+        b = review_file_on_cluster(a.batch_child, a.out, layers, plan, get_engine("dask", scheduler=a.scheduler),
+                                   progress=False)
+        n = b.features
+    else:
+        n = len(review_file(a.batch_child, a.out, layers, plan, progress=False).features)
+    seconds, peak = time.perf_counter() - t0, peak_rss_gb()
+    with sqlite3.connect(a.out) as con:  # read back from the file, in constant memory
+        conflicts, area = con.execute("SELECT count(*), sum(overlap_m2) FROM conflicts").fetchone()
+    print(json.dumps({"seconds": seconds, "features": n, "conflicts": conflicts, "area": area, "peak_rss_gb": peak,
+                      "rss_before_gb": base, "out_bytes": Path(a.out).stat().st_size}))
+
+
+def _write_parcels(parcels: gpd.GeoDataFrame) -> Path:
+    """The parcels as GeoParquet (row groups of 100,000, ids 1…N) in a temporary folder."""
+    t0 = time.perf_counter()
+    src = Path(tempfile.mkdtemp(prefix="pw-bench-review-")) / "parcels.parquet"
+    parcels.assign(id=np.arange(1, len(parcels) + 1)).to_parquet(src, row_group_size=100_000)
+    print(f"batch: {len(parcels):,} parcels → {src.name} ({src.stat().st_size / 1e6:,.0f} MB, row groups of "
+          f"100,000) [{time.perf_counter() - t0:.1f} s]; each run in a child process", flush=True)
+    return src
+
+
+def _release_memory() -> None:
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def run_batches(src: Path, layers, scheduler: str, skip: set[str]) -> dict[str, dict]:
+    """The batch review of the GeoParquet file ``src``, in process and on the cluster, each in a
+    child process; ``src``'s folder is removed after."""
+    results: dict[str, dict] = {}
+    tmp = src.parent
+    try:
+        lay = Path(tmp) / "layers.pickle"
+        lay.write_bytes(pickle.dumps(layers))
+        runs = [] if "batch-default" in skip else [("review_file, in process (geopandas)", None)]
+        runs.append((f"review_file_on_cluster ({scheduler})", scheduler))
+        for label, sched in runs:
+            out = Path(tmp) / "result.gpkg"
+            cmd = [sys.executable, __file__, "--batch-child", str(src), "--out", str(out), "--layers", str(lay)]
+            done = subprocess.run(cmd + (["--scheduler", sched] if sched else []), capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                print(f"  {label}: failed\n{done.stderr[-3000:]}", flush=True)
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            results[label] = r
+            print(f"  {label:<44} {r['seconds']:8.1f} s  client peak RSS {r['peak_rss_gb']:5.2f} GB "
+                  f"(after imports {r['rss_before_gb']:.2f})  {r['conflicts']:>11,} conflicts  "
+                  f"{r['out_bytes'] / 1e9:.2f} GB written", flush=True)
+            out.unlink(missing_ok=True)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    if len(results) == 2:
+        a, b = results.values()
+        print(f"  cluster ÷ in process: time {b['seconds'] / a['seconds']:.2f}×, client peak RSS "
+              f"{b['peak_rss_gb'] / a['peak_rss_gb']:.2f}×; conflicts {b['conflicts'] - a['conflicts']:+d}, total "
+              f"conflict area rel. diff {abs(b['area'] - a['area']) / a['area']:.1e}")
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parcels", type=int, default=1_000_000)
     ap.add_argument("--overlay-sample", type=int, default=20_000, help="parcels given to geopandas.overlay")
-    ap.add_argument("--skip", default="", help="comma-separated engines to leave out (postgis, duckdb, dask, overlay)")
+    ap.add_argument("--skip", default="", help="comma-separated runs to leave out (postgis, duckdb, dask, overlay, "
+                    "one-thread, batch, batch-default)")
+    ap.add_argument("--dask-cluster", help="also run the dask engine on this cluster: local:N or tcp://HOST:PORT")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--batch-child", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--layers", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--scheduler", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.batch_child:
+        batch_child(a)
+        return
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
 
     plan = load_plan()
@@ -154,7 +263,10 @@ def main() -> None:
     print("engines (parcel × zone overlap areas):")
     default = get_engine("geopandas")
     base = run(f"geopandas (default, {default.threads} thr.)", lambda: default.overlaps(parcels, zones))
-    run("geopandas, 1 thread", lambda: get_engine("geopandas", threads=1).overlaps(parcels, zones))
+    base_area, base_pairs = float(base["overlap_m2"].sum()), len(base)
+    del base  # 48M pairs at 10M parcels: not kept through the other runs
+    if "one-thread" not in skip:
+        run("geopandas, 1 thread", lambda: get_engine("geopandas", threads=1).overlaps(parcels, zones))
     if "overlay" not in skip:
         n = min(a.overlay_sample, len(parcels))
         sample = parcels.sample(n=n, random_state=SEED).reset_index(drop=True)
@@ -176,14 +288,35 @@ def main() -> None:
     if "dask" not in skip:
         run("dask (threads)", lambda: get_engine("dask").overlaps(parcels, zones))
 
+    batches: dict[str, dict] = {}
+    if a.dask_cluster:
+        from planwatch.cluster import client, scheduler_from
+
+        spec = scheduler_from(a.dask_cluster)
+        t0 = time.perf_counter()
+        with client(spec) as c:
+            nthreads = sum(c.nthreads().values())
+            print(f"  (cluster {spec}: {len(c.nthreads())} workers, {nthreads} threads, up in "
+                  f"{time.perf_counter() - t0:.1f} s; not counted)", flush=True)
+            run(f"dask (cluster {spec})", lambda: get_engine("dask", scheduler=c).overlaps(parcels, zones))
+            if "batch" not in skip:
+                # this process's copy of the parcels is let go first (10M: ~10 GB after the runs above),
+                # and the workers start afresh; the child connects to this cluster's scheduler, so its
+                # RSS is the client's only
+                src = _write_parcels(parcels)
+                del parcels
+                _release_memory()
+                c.restart()
+                batches = run_batches(src, layers, c.scheduler.address, skip)
+
     t_base = next(iter(results.values()))["seconds"]
     print("ratios (time ÷ default engine's time), and agreement of the total overlap area:")
     for label, r in results.items():
-        agree = "" if r["area"] is None else f"area rel. diff {abs(r['area'] - base['overlap_m2'].sum()) / base['overlap_m2'].sum():.1e}, pairs {r['pairs'] - len(base):+d}"
+        agree = "" if r["area"] is None else f"area rel. diff {abs(r['area'] - base_area) / base_area:.1e}, pairs {r['pairs'] - base_pairs:+d}"
         print(f"  {label:<28} {r['seconds'] / t_base:6.2f}×  {agree}")
     if a.json:
-        a.json.write_text(json.dumps({"parcels": len(parcels), "zones": len(zones), "one_map": what, "results": results},
-                                     ensure_ascii=False, indent=2))
+        a.json.write_text(json.dumps({"parcels": a.parcels, "zones": len(zones), "one_map": what, "results": results,
+                                      "batches": batches, "load": os.getloadavg()}, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class SchedulerError(ValueError):
     """A ``--scheduler`` that is not ``local:N`` nor a scheduler's address, or one that cannot be reached."""
 
 
+class ClusterError(RuntimeError):
+    """The cluster failed during a run (a task's workers died too often, the scheduler went away)."""
+
+
 def scheduler_from(option: str | None) -> str | None:
     """The scheduler asked for: ``option``, else ``$PLANWATCH_DASK_SCHEDULER``, else None (threads);
     checked, so a typo is refused before any work starts."""
@@ -43,9 +47,13 @@ def scheduler_from(option: str | None) -> str | None:
 @contextmanager
 def client(scheduler: str | None) -> Iterator[object | None]:
     """A ``distributed.Client`` for ``scheduler`` (see :func:`scheduler_from`), closed afterwards with
-    the ``LocalCluster`` it started, if any; None for the threads scheduler."""
+    the ``LocalCluster`` it started, if any; None for the threads scheduler. A ``Client`` given
+    instead of a name is used as it is and left open."""
     if scheduler is None:
         yield None
+        return
+    if not isinstance(scheduler, str):  # an open distributed.Client
+        yield scheduler
         return
     from planwatch.extras import require
 
@@ -54,7 +62,7 @@ def client(scheduler: str | None) -> Iterator[object | None]:
 
     m = _LOCAL.match(scheduler)
     if m:
-        with LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True, dashboard_address=None,
+        with LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True, dashboard_address=":0",
                           silence_logs=40) as cluster, Client(cluster) as c:
             yield c
         return
@@ -68,4 +76,4 @@ def client(scheduler: str | None) -> Iterator[object | None]:
         c.close()
 
 
-__all__ = ["ENV", "SchedulerError", "client", "scheduler_from"]
+__all__ = ["ENV", "ClusterError", "SchedulerError", "client", "scheduler_from"]

@@ -31,6 +31,12 @@ app.add_typer(access_app, name="access")
 app.add_typer(indicators_app, name="indicators")
 
 MethodOpt = Annotated[str, typer.Option("--method", help="euclidean (straight line) or network (walking distance over roads)")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="geopandas (default: one process) or dask (partitioned by space; the area overlays and straight-line "
+    "coverage, not --method network)")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="with --engine dask: local:N (N worker processes on this machine) or tcp://HOST:PORT (a running "
+    "dask scheduler); default $PLANWATCH_DASK_SCHEDULER, else threads in this process")]
 
 
 def _fmt(v, digits: int = 2) -> str:
@@ -52,6 +58,8 @@ def access_coverage(
     roads: Annotated[str | None, typer.Option("--roads", help="road lines for --method network: a stored layer type, a GeoPackage/Shapefile of lines or an OSM .pbf")] = None,
     snap: Annotated[str, typer.Option("--snap", help="network: snap to the nearest edge or node")] = "edge",
     out_file: Annotated[Path | None, typer.Option("--out", help="GeoPackage to write: layer coverage (each origin) and table coverage_shares")] = None,
+    engine: EngineOpt = "geopandas",
+    scheduler: SchedulerOpt = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
@@ -62,12 +70,14 @@ def access_coverage(
 
     check_format(format)
     indicators.check_coverage_options(method, snap)
+    scheduler = indicators.check_engine_options(engine, scheduler, method)  # a usage mistake stops here (exit 2)
     p = plans.load(plan)
     # a verb that can work on files alone needs no store, and must not create one
     store = open_db(db, p) if store_exists(db_target(db) or default_db_path()) else None
     with status_line() as progress:
         covered = indicators.access_coverage(store, p, origins, destinations, within, method=method, weight=weight,
-                                             roads=roads, snap=snap, out_file=out_file, package=plan, progress=progress)
+                                             roads=roads, snap=snap, out_file=out_file, engine=engine, scheduler=scheduler,
+                                             package=plan, progress=progress)
     if format == "json":
         print_json(covered.to_records())
         return
@@ -78,7 +88,7 @@ def access_coverage(
     for r in result.shares.itertuples():
         table.add_row(r.level, r.geo, str(r.origins), str(r.covered), str(r.unreachable), _fmt(r.share_pct))
     out.print(table)
-    out.print(f"method: {result.method}; weight: {result.weight}", highlight=False)
+    out.print(f"method: {result.method}; weight: {result.weight}; engine: {covered.engine}", highlight=False)
     for w in result.warnings:
         out.print(f"[yellow]warning[/]: {w}", highlight=False)
     if synthetic:
@@ -143,6 +153,8 @@ def indicators_compute(
     method: MethodOpt = "euclidean",
     only: Annotated[str | None, typer.Option("--only", help="comma-separated target ids, e.g. T21,T34")] = None,
     store_results: Annotated[bool, typer.Option("--store/--no-store", help="also store the results as computed observations (never replacing an official figure)")] = False,
+    engine: EngineOpt = "geopandas",
+    scheduler: SchedulerOpt = None,
     db: DbOpt = None,
     plan: PlanOpt = DEFAULT_PLAN,
     format: FormatOpt = "table",
@@ -153,17 +165,20 @@ def indicators_compute(
     any official figure of the same target and year, which the evaluation always prefers; values
     computed from synthetic layers are stored but never graded."""
     check_format(format)
+    scheduler = indicators.check_engine_options(engine, scheduler, method)  # a usage mistake stops here (exit 2)
     p = plans.load(plan)
     store = open_db(db, p)
     targets = [t.strip() for t in only.split(",") if t.strip()] if only else None
     with status_line() as progress:
         computed = indicators.compute(store, p, year, method=method, only=targets, store_results=store_results,
-                                      package=plan, progress=progress)
+                                      engine=engine, scheduler=scheduler, package=plan, progress=progress)
     if format == "json":
         print_json(computed.to_records())
         return
     run, summary = computed.run, computed.stored
     _print_indicators(run, year, method)
+    if len(run.results):
+        out.print(f"engine: {computed.engine}", highlight=False)
     if summary is not None:
         out.print(
             f"stored as observations of {year}: {summary.added} added, {summary.revised} revised, {summary.unchanged} unchanged "
@@ -205,14 +220,16 @@ def _print_indicators(run, year: int, method: str) -> None:
 
 
 @indicators_app.command("land")
-def indicators_land(db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN, format: FormatOpt = "table") -> None:
+def indicators_land(engine: EngineOpt = "geopandas", scheduler: SchedulerOpt = None, db: DbOpt = None,
+                    plan: PlanOpt = DEFAULT_PLAN, format: FormatOpt = "table") -> None:
     """Land statistics: construction land and land use (by class), km², for the city, by district,
     by 圈层 and by 两线三区 zone."""
     check_format(format)
+    scheduler = indicators.check_engine_options(engine, scheduler)  # a usage mistake stops here (exit 2)
     p = plans.load(plan)
     store = open_db(db, p)
     with status_line() as progress:
-        land = indicators.land(store, p, progress=progress)
+        land = indicators.land(store, p, engine=engine, scheduler=scheduler, progress=progress)
     if format == "json":
         print_json(land.to_records())
         return
@@ -231,3 +248,4 @@ def indicators_land(db: DbOpt = None, plan: PlanOpt = DEFAULT_PLAN, format: Form
         for (level, geo), row in wide.iterrows():
             t.add_row(level, geo, *[_fmt(row[c]) for c in cols])
         out.print(t)
+    out.print(f"engine: {land.engine}", highlight=False)

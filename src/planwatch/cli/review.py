@@ -29,6 +29,10 @@ rules_app = typer.Typer(help="The plan's spatial rules over land-supply and redu
 app.add_typer(rules_app, name="rules")
 
 EngineOpt = Annotated[str, typer.Option("--engine", help="review engine: geopandas (default), postgis, dask or duckdb")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="with --engine dask: local:N (N worker processes on this machine) or tcp://HOST:PORT (a running "
+    "dask scheduler; the workers read the --out batch's file at its path); default $PLANWATCH_DASK_SCHEDULER, else "
+    "threads in this process")]
 SEVERITY_COLOUR = {"forbidden": "red", "restricted": "yellow", "guidance": "cyan"}
 
 
@@ -36,6 +40,7 @@ SEVERITY_COLOUR = {"forbidden": "red", "restricted": "yellow", "guidance": "cyan
 def review(
     project_file: Annotated[Path, typer.Argument(help="polygons to review: GeoPackage, Shapefile, GeoJSON or GeoParquet")],
     engine: EngineOpt = "geopandas",
+    scheduler: SchedulerOpt = None,
     format: FormatOpt = "table",
     out_gpkg: Annotated[Path | None, typer.Option("--out", help="batch: write RESULT.gpkg (a row per parcel, a row per conflict)")] = None,
     crs: Annotated[str | None, typer.Option("--crs", help="the file's CRS if it has none or a wrong one (EPSG:…, gcj02)")] = None,
@@ -55,28 +60,29 @@ def review(
     The file is read as `layers import` reads it (--encoding, --field id=DKBH names the parcels).
     With --reserve, a project with no forbidden conflict also reserves its quota."""
     check_format(format)
-    reviews.check_engine(engine)
+    reviews.check_engine(engine, scheduler)  # a usage mistake stops here (exit 2)
     p = plans.load(plan)
-    if reserve and out_gpkg is not None:
+    if reserve and (out_gpkg is not None or scheduler is not None):
         from planwatch.cli.common import fail
 
-        fail("--reserve reviews projects one by one; it does not go with a batch review's --out", code=2)
+        fail(f"--reserve reviews projects one by one; it does not go with {'--out' if out_gpkg else '--scheduler'}",
+             code=2)
     held = None
     if reserve:
         reviewed, held = reviews.review_and_reserve(lambda: open_db(db, p), p, project_file, engine=engine, crs=crs,
                                                     fields=field, encoding=encoding, project=project, by=by, when=date)
     else:
         reviewed = reviews.review_features(lambda: open_db(db, p), p, project_file, engine=engine, out_gpkg=out_gpkg,
-                                           crs=crs, fields=field, encoding=encoding)
-    result = reviewed.result
-    for m in result.missing_layers:
+                                           crs=crs, fields=field, encoding=encoding, scheduler=scheduler)
+    done = reviewed.batch or reviewed.result
+    for m in done.missing_layers:
         err.print(f"[yellow]warning:[/] no {m} layer in the store: not reviewed against it", highlight=False)
-    for r in result.repaired:
+    for r in done.repaired:
         err.print(f"[yellow]repaired:[/] {r}", highlight=False)
-    if out_gpkg is not None:
-        n, hit = len(result.features), reviewed.features_with_conflicts
-        out.print(f"{project_file}: {n} features reviewed, {hit} with conflicts, {len(result.conflicts)} conflicts "
-                  f"→ {out_gpkg} (layers parcels, conflicts)", highlight=False)
+    if reviewed.batch is not None:
+        b = reviewed.batch
+        out.print(f"{project_file}: {b.features} features reviewed, {b.features_with_conflicts} with conflicts, "
+                  f"{b.conflicts} conflicts → {out_gpkg} (layers parcels, conflicts)", highlight=False)
         return
     records = reviewed.to_records()
     if format == "json":

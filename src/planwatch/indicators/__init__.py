@@ -8,6 +8,8 @@
 - :mod:`~planwatch.indicators.coverage`: per-origin distance, covered flag and weighted shares by city,
   district and 圈层, straight-line or over the network; the area of a region within a distance;
 - :mod:`~planwatch.indicators.osm`: walkable ways from an OSM extract (optional pyosmium);
+- :mod:`~planwatch.indicators.scale`: the Dask engine of the area overlays and the straight-line
+  coverage (``--engine dask``, on threads or a cluster: ``--scheduler``);
 (the synthetic street grid of the demo, the tests and the benchmark is :mod:`planwatch.demo.streets`).
 """
 

@@ -18,6 +18,9 @@ What is computed, and from which layers, is data in the plan package (``indicato
   station, on the real districts and stations.
 
 Areas in km² and shares in % (the plan's units), measured in the plan's metric CRS.
+:func:`land_statistics` and :func:`compute_indicators` take an ``engine`` that runs the overlays
+and coverage's straight-line distances: None is this process, :class:`~planwatch.indicators.scale.DaskEngine`
+partitions them by space (with the same results).
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ import pandas as pd
 import shapely
 
 from planwatch import __version__
-from planwatch.indicators.coverage import CoverageInputError, area_within_distance, coverage, parse_distance
+from planwatch.indicators.coverage import (
+    CoverageInputError,
+    area_within_distance,
+    coverage,
+    network_in_one_process,
+    parse_distance,
+)
 from planwatch.indicators.network import Network, NetworkError, network_from_lines
 from planwatch.onemap.review.subdivide import subdivide
 from planwatch.plan.indicators import IndicatorSpec, IndicatorSpecs, load_indicator_specs
@@ -166,8 +175,24 @@ def overlay_areas(features: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_col:
     """Area (km²) of ``features`` inside each value of ``zones[zone_col]`` (and each value of
     ``features[by]``): the sum over feature × zone pairs of their intersection area. Overlapping
     features or zones are counted once per pair, as ``geopandas.overlay(how="intersection")`` does.
-    Both in one metric CRS. Columns: ``zone_col``, (``by``), ``area_km2``; zone values with no
-    feature are absent."""
+    Both in one metric CRS. Columns: ``zone_col``, (``by``), ``area_km2``; rows in the order of the
+    zones (and of the classes) in their layers; zone values with no feature are absent."""
+    empty = overlay_inputs(features, zones, zone_col, by)
+    if empty is not None:
+        return empty
+    f = np.asarray(features.geometry.values, dtype=object)
+    # the review engines' ST_Subdivide-like cut: small pieces, so intersections stay cheap
+    z, owner = subdivide(np.asarray(zones.geometry.values, dtype=object))
+    fi, zj = shapely.STRtree(f).query(z, predicate="intersects")[::-1]
+    shapely.prepare(z)
+    frame = pd.DataFrame({zone_col: zones[zone_col].astype(str).to_numpy()[owner[zj]], "area_km2": pair_areas(f[fi], z[zj]) / 1e6})
+    if by:
+        frame[by] = features[by].astype(str).to_numpy()[fi]
+    return summed_areas(frame, zones, zone_col, features, by)
+
+
+def overlay_inputs(features, zones, zone_col: str, by: str | None) -> pd.DataFrame | None:
+    """The empty result when there is nothing to overlay, None when there is; refuses a missing column."""
     cols = [zone_col] + ([by] if by else [])
     if features is None or zones is None or len(features) == 0 or len(zones) == 0:
         return pd.DataFrame(columns=[*cols, "area_km2"])
@@ -175,20 +200,36 @@ def overlay_areas(features: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_col:
         raise IndicatorInputError(f"the zone layer has no column {zone_col!r}")
     if by and by not in features.columns:
         raise IndicatorInputError(f"the feature layer has no column {by!r}")
-    f = np.asarray(features.geometry.values, dtype=object)
-    # the review engines' ST_Subdivide-like cut: small pieces, so intersections stay cheap
-    z, owner = subdivide(np.asarray(zones.geometry.values, dtype=object))
-    fi, zj = shapely.STRtree(f).query(z, predicate="intersects")[::-1]
-    shapely.prepare(z)
-    inside = shapely.contains(z[zj], f[fi])
-    area = np.empty(len(fi))
-    area[inside] = shapely.area(f[fi[inside]])
+    return None
+
+
+def pair_areas(features: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """Intersection area (m²) of each feature with the zone piece beside it (two aligned arrays; the
+    pieces prepared): a feature wholly inside its piece at its own area, the rest intersected."""
+    inside = shapely.contains(pieces, features)
+    area = np.empty(len(features))
+    area[inside] = shapely.area(features[inside])
     rest = ~inside
-    area[rest] = shapely.area(shapely.intersection(f[fi[rest]], z[zj[rest]]))
-    frame = pd.DataFrame({zone_col: zones[zone_col].astype(str).to_numpy()[owner[zj]], "area_km2": area / 1e6})
+    area[rest] = shapely.area(shapely.intersection(features[rest], pieces[rest]))
+    return area
+
+
+def summed_areas(frame: pd.DataFrame, zones: gpd.GeoDataFrame, zone_col: str, features: gpd.GeoDataFrame,
+                 by: str | None = None) -> pd.DataFrame:
+    """``frame`` (columns ``zone_col``, (``by``), ``area_km2``: pairs or partial sums) summed by zone
+    (and class), in the order of the zones in ``zones`` and of the classes in ``features``."""
+    cols = [zone_col] + ([by] if by else [])
+    out = frame.groupby(cols, sort=False, as_index=False)["area_km2"].sum()
+    ranks = [_first_seen(zones[zone_col], out[zone_col])]
     if by:
-        frame[by] = features[by].astype(str).to_numpy()[fi]
-    return frame.groupby(cols, sort=False, as_index=False)["area_km2"].sum()
+        ranks.append(_first_seen(features[by], out[by]))
+    return out.iloc[np.lexsort(ranks[::-1])].reset_index(drop=True)
+
+
+def _first_seen(layer_values: pd.Series, values: pd.Series) -> np.ndarray:
+    """The position of each of ``values`` among the distinct values of a layer's column, in layer order."""
+    rank = {v: i for i, v in enumerate(pd.unique(layer_values.astype(str)))}
+    return values.map(rank).to_numpy(dtype=np.int64)
 
 
 def zone_areas(zones: gpd.GeoDataFrame, zone_col: str) -> pd.Series:
@@ -237,11 +278,14 @@ def land_use_check(land_use: gpd.GeoDataFrame, specs: IndicatorSpecs) -> None:
         )
 
 
-def land_statistics(store_or_layers, plan: Plan, specs: IndicatorSpecs | None = None) -> pd.DataFrame:
+def land_statistics(store_or_layers, plan: Plan, specs: IndicatorSpecs | None = None, *, engine=None) -> pd.DataFrame:
     """Land statistics as one tidy table (columns ``layer``, ``level``, ``geo``, ``class``,
     ``area_km2``): construction land and land use (by class) for the city, by district, by 圈层 and
-    by 两线三区 zone (level ``两线三区``). Layers not loaded are left out."""
+    by 两线三区 zone (level ``两线三区``). Layers not loaded are left out. ``engine``: what runs the
+    overlays (its ``overlay_areas``, e.g. :class:`~planwatch.indicators.scale.DaskEngine`); None:
+    :func:`overlay_areas` in this process."""
     specs = specs or load_indicator_specs(plan.meta.id)
+    areas = engine.overlay_areas if engine is not None else overlay_areas
     src = store_or_layers if isinstance(store_or_layers, LayerSource) else LayerSource(store_or_layers, plan)
     districts, rings, zones = src.get("districts"), src.get("rings"), src.get("two_lines_three_zones")
     rows = []
@@ -257,7 +301,7 @@ def land_statistics(store_or_layers, plan: Plan, specs: IndicatorSpecs | None = 
         for level, z, col in (("区", districts, "district"), ("圈层", rings, "ring"), ("两线三区", zones, "zone")):
             if z is None:
                 continue
-            a = overlay_areas(gdf, z, col, by=by).rename(columns={col: "geo"})
+            a = areas(gdf, z, col, by=by).rename(columns={col: "geo"})
             a["class"] = a[by] if by else ""
             a = a.assign(layer=layer_type, level=level)[["layer", "level", "geo", "class", "area_km2"]]
             rows.append(a)
@@ -369,7 +413,7 @@ def _by_geo(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame.groupby(col, sort=False)["area_km2"].sum() if len(frame) else pd.Series(dtype=float)
 
 
-def _compute_coverage(spec, specs, src, plan, method, network_for) -> tuple[list, str, list[str], list[str]]:
+def _compute_coverage(spec, specs, src, plan, method, network_for, engine) -> tuple[list, str, list[str], list[str]]:
     origins = src.need(spec.origins, spec.target)
     destinations = src.need(spec.destinations, spec.target)
     within = spec.distance_m(specs.walking)
@@ -377,7 +421,7 @@ def _compute_coverage(spec, specs, src, plan, method, network_for) -> tuple[list
     r = coverage(
         origins, destinations, within, method=method, weight=spec.weight, network=net,
         districts=src.get("districts"), rings=src.get("rings"), snap=specs.walking.snap,
-        entrance_spacing_m=specs.walking.entrance_spacing_m, names=(spec.origins, spec.destinations),
+        entrance_spacing_m=specs.walking.entrance_spacing_m, names=(spec.origins, spec.destinations), engine=engine,
     )
     scale = 1e6 if spec.weight == "area" else 1.0  # area weights in m² → km²
     values = [(row.level, row.geo, row.share_pct, row.weight_covered / scale, row.weight_total / scale) for row in r.shares.itertuples()]
@@ -394,16 +438,16 @@ def _compute_coverage(spec, specs, src, plan, method, network_for) -> tuple[list
     return values, f"{how}; {weight}", layers, r.warnings
 
 
-def _compute_zone_share(spec, specs, src, plan):
+def _compute_zone_share(spec, specs, src, plan, areas):
     zones = _select(src.need(spec.layer, spec.target), spec.where, spec.layer)
     districts = src.need("districts", spec.target)
-    num = _by_geo(overlay_areas(zones, districts, "district"), "district")
+    num = _by_geo(areas(zones, districts, "district"), "district")
     den = zone_areas(districts, "district")
     values = [(CITY, CITY, 100 * num.sum() / den.sum(), float(num.sum()), float(den.sum()))]
     values += _ratio_rows(num, den, "区")
     rings = _ring_zones(src.get("rings"))
     if rings is not None:
-        values += _ratio_rows(_by_geo(overlay_areas(zones, rings, "ring"), "ring"), zone_areas(rings, "ring"), "圈层")
+        values += _ratio_rows(_by_geo(areas(zones, rings, "ring"), "ring"), zone_areas(rings, "ring"), "圈层")
     what = ", ".join(f"{k} in {v}" for k, v in spec.where.items())
     return values, f"area of {spec.layer} where {what} / area of the districts (plan area), exact overlay", [spec.layer, "districts"], []
 
@@ -421,22 +465,22 @@ def _plain_area(specs, src) -> tuple[shapely.Geometry, str, str]:
     return shapely.union_all(sel.geometry.values), f"平原地区 = 圈层 {' + '.join(pa.rings)} (no plain_area layer)", "rings"
 
 
-def _compute_intensity(spec, specs, src, plan):
+def _compute_intensity(spec, specs, src, plan, areas):
     land = src.need(spec.layer, spec.target)
     plain, plain_how, plain_layer = _plain_area(specs, src)
     whole = gpd.GeoDataFrame({"geo": [CITY]}, geometry=[plain], crs=land.crs)
-    num = _by_geo(overlay_areas(land, whole, "geo"), "geo")
+    num = _by_geo(areas(land, whole, "geo"), "geo")
     values = _ratio_rows(num, zone_areas(whole, "geo"), CITY)
     layers = [spec.layer, plain_layer]
     for level, z, col in (("区", src.get("districts"), "district"), ("圈层", _ring_zones(src.get("rings")), "ring")):
         if z is None:
             continue
         pieces = _clip_zones(z, col, plain)
-        values += _ratio_rows(_by_geo(overlay_areas(land, pieces, col), col), zone_areas(pieces, col), level)
+        values += _ratio_rows(_by_geo(areas(land, pieces, col), col), zone_areas(pieces, col), level)
     return values, f"area of {spec.layer} inside 平原地区 / area of 平原地区 ({plain_how}), exact overlay", layers, []
 
 
-def _compute_area_total(spec, specs, src, plan):
+def _compute_area_total(spec, specs, src, plan, areas):
     land = src.need(spec.layer, spec.target)
     districts = src.need("districts", spec.target)
     rings = _ring_zones(src.get("rings"))
@@ -447,43 +491,43 @@ def _compute_area_total(spec, specs, src, plan):
         region_rings = _ring_zones(rings, spec.within_rings)
         region = shapely.union_all(region_rings.geometry.values)
         whole = gpd.GeoDataFrame({"geo": [CITY]}, geometry=[region], crs=land.crs)
-        total = float(_by_geo(overlay_areas(land, whole, "geo"), "geo").sum())
-        by_d = _by_geo(overlay_areas(land, _clip_zones(districts, "district", region), "district"), "district")
+        total = float(_by_geo(areas(land, whole, "geo"), "geo").sum())
+        by_d = _by_geo(areas(land, _clip_zones(districts, "district", region), "district"), "district")
         how = f"area of {spec.layer} inside 圈层 {' + '.join(spec.within_rings)}, exact overlay"
         layers.append("rings")
     else:
-        by_d = _by_geo(overlay_areas(land, districts, "district"), "district")
+        by_d = _by_geo(areas(land, districts, "district"), "district")
         total = float(by_d.sum())
         how = f"area of {spec.layer} inside the districts (plan area), exact overlay"
     values = [(CITY, CITY, total, total, float("nan"))]
     values += [("区", str(d), float(a), float(a), float("nan")) for d, a in by_d.items()]
     if rings is not None and not spec.within_rings:
-        values += [("圈层", str(r), float(a), float(a), float("nan")) for r, a in _by_geo(overlay_areas(land, rings, "ring"), "ring").items()]
+        values += [("圈层", str(r), float(a), float(a), float("nan")) for r, a in _by_geo(areas(land, rings, "ring"), "ring").items()]
         layers.append("rings")
     return values, how, layers, []
 
 
-def _land_use_groups(spec, specs, src):
+def _land_use_groups(spec, specs, src, areas):
     lu = specs.land_use
     land = src.need(lu.layer, spec.target)
     land_use_check(land, specs)
     districts = src.need("districts", spec.target)
-    by_d = overlay_areas(land, districts, "district", by=lu.attribute).rename(columns={"district": "geo", lu.attribute: "class"})
+    by_d = areas(land, districts, "district", by=lu.attribute).rename(columns={"district": "geo", lu.attribute: "class"})
     frames = [by_d.assign(level="区"), by_d.groupby("class", as_index=False)["area_km2"].sum().assign(level=CITY, geo=CITY)]
     rings = _ring_zones(src.get("rings"))
     if rings is not None:
-        frames.append(overlay_areas(land, rings, "ring", by=lu.attribute).rename(columns={"ring": "geo", lu.attribute: "class"}).assign(level="圈层"))
-    areas = pd.concat(frames, ignore_index=True)
+        frames.append(areas(land, rings, "ring", by=lu.attribute).rename(columns={"ring": "geo", lu.attribute: "class"}).assign(level="圈层"))
+    table = pd.concat(frames, ignore_index=True)
 
     def group(name: str) -> pd.Series:
-        sel = areas[areas["class"].isin(lu.classes_in(name))]
+        sel = table[table["class"].isin(lu.classes_in(name))]
         return sel.groupby(["level", "geo"], sort=False)["area_km2"].sum()
 
-    return areas, group, [lu.layer, "districts"] + (["rings"] if rings is not None else [])
+    return table, group, [lu.layer, "districts"] + (["rings"] if rings is not None else [])
 
 
-def _compute_land_use(spec, specs, src, plan):
-    areas, group, layers = _land_use_groups(spec, specs, src)
+def _compute_land_use(spec, specs, src, plan, areas):
+    table, group, layers = _land_use_groups(spec, specs, src, areas)
     lu = specs.land_use
     if spec.kind == "land_use_ratio":
         num, den, scale = group(spec.numerator), group(spec.denominator), 1.0
@@ -491,7 +535,7 @@ def _compute_land_use(spec, specs, src, plan):
     else:
         num, den, scale = group(spec.group), group(spec.of), 100.0
         how = f"area of {spec.group} / area of {spec.of}"
-    keys = areas[["level", "geo"]].drop_duplicates().itertuples(index=False)
+    keys = table[["level", "geo"]].drop_duplicates().itertuples(index=False)
     values = []
     for level, geo in keys:
         d = float(den.get((level, geo), 0.0))
@@ -512,14 +556,21 @@ def compute_indicators(
     specs: IndicatorSpecs | None = None,
     roads: Network | gpd.GeoDataFrame | None = None,
     progress: Callable[[str], None] | None = None,
+    engine=None,
 ) -> IndicatorRun:
     """Compute every indicator of the plan package marked computable (or those of ``targets``) from
     the stored (or given) layers. ``method`` (euclidean or network) applies to coverage indicators;
     network coverage walks over ``roads`` (a network or a line layer) or the stored road layer.
     An indicator whose layers are not loaded is skipped with the reason; bad layers raise
-    :class:`IndicatorInputError` (or :class:`~planwatch.indicators.CoverageInputError`)."""
+    :class:`IndicatorInputError` (or :class:`~planwatch.indicators.CoverageInputError`).
+    ``engine``: what runs the area overlays and the straight-line distances (its ``overlay_areas``
+    and ``euclidean_distances``, e.g. :class:`~planwatch.indicators.scale.DaskEngine`); None: this
+    process. Network coverage has no other engine, so ``method`` network with an engine is refused."""
     if method not in ("euclidean", "network"):
         raise IndicatorInputError(f"method must be euclidean or network, not {method!r}")
+    if method == "network" and engine is not None:
+        raise IndicatorInputError(network_in_one_process(engine.name))
+    areas = engine.overlay_areas if engine is not None else overlay_areas
     specs = specs or load_indicator_specs(plan.meta.id)
     src = LayerSource(store_or_layers, plan)
     say = progress or (lambda _m: None)
@@ -550,13 +601,13 @@ def compute_indicators(
         say(f"computing {spec.target}")
         try:
             if spec.kind == "coverage":
-                values, how, layers, warn = _compute_coverage(spec, specs, src, plan, method, network_for)
+                values, how, layers, warn = _compute_coverage(spec, specs, src, plan, method, network_for, engine)
                 basis = method
             else:
                 fn = {"zone_share": _compute_zone_share, "development_intensity": _compute_intensity,
                       "area_total": _compute_area_total, "land_use_ratio": _compute_land_use,
                       "land_use_share": _compute_land_use}[spec.kind]
-                values, how, layers, warn = fn(spec, specs, src, plan)
+                values, how, layers, warn = fn(spec, specs, src, plan, areas)
                 basis = "area"
         except MissingLayer as e:
             skipped[spec.target] = str(e)

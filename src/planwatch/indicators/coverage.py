@@ -44,6 +44,12 @@ class CoverageInputError(ValueError):
     """Inputs coverage cannot use; the message names the layer, the feature or the column."""
 
 
+def network_in_one_process(engine: str) -> str:
+    """The refusal of network coverage on another engine than the default."""
+    return (f"the network method runs in one process only; the {engine} engine computes the area overlays and the "
+            f"straight-line (euclidean) coverage: drop --engine {engine} for --method network, or use --method euclidean")
+
+
 @dataclass
 class CoverageResult:
     """``origins``: the origin features with ``distance_m`` (inf: unreachable), ``covered``,
@@ -207,6 +213,7 @@ def coverage(
     snap: str = "edge",
     entrance_spacing_m: float = ENTRANCE_SPACING_M,
     names: tuple[str, str] = ("origins", "destinations"),
+    engine=None,
 ) -> CoverageResult:
     """Distance from every origin to its nearest destination, covered (≤ ``within_m``) or not, and
     the covered share weighted by ``weight`` (``area`` or a column) for the city, each district
@@ -216,11 +223,17 @@ def coverage(
     Raises :class:`CoverageInputError` on unusable input (no origins or destinations, a missing
     weight column, different CRSs, a network method without a network, no origin reaching any
     destination). Unreachable origins and origins far from any road are warnings in the result:
-    they count as not covered, and the warning says how many and how much weight they carry."""
+    they count as not covered, and the warning says how many and how much weight they carry.
+
+    ``engine``: what computes the straight-line distances (its ``euclidean_distances``, e.g.
+    :class:`~planwatch.indicators.scale.DaskEngine`); None: :func:`euclidean_distances` in this
+    process. The network method has no other engine: with one, it is refused."""
     o_name, d_name = names
     within_m = parse_distance(within_m)
     if method not in ("euclidean", "network"):
         raise CoverageInputError(f"method must be euclidean or network, not {method!r}")
+    if method == "network" and engine is not None:
+        raise CoverageInputError(network_in_one_process(engine.name))
     if destinations is None or len(destinations) == 0:
         raise CoverageInputError(f"{d_name}: the destination layer has no features; nothing can be reached")
     d_geoms = np.asarray(destinations.geometry.values, dtype=object)
@@ -237,7 +250,7 @@ def coverage(
     warnings: list[str] = []
     out = origins.copy()
     if method == "euclidean":
-        dist, nearest = euclidean_distances(pts, destinations)
+        dist, nearest = (engine.euclidean_distances if engine is not None else euclidean_distances)(pts, destinations)
         label = f"straight-line (euclidean) distance ≤ {within_m:g} m to the nearest {d_name} geometry"
         if "id" in destinations.columns:
             out["nearest"] = np.where(nearest >= 0, destinations["id"].to_numpy(object)[np.maximum(nearest, 0)], None)

@@ -3,10 +3,17 @@ accessibility coverage (straight line or over a walking network), rail-station c
 storing an OpenStreetMap extract's walkable ways as the road network.
 
 Functions that read ``indicators.yaml`` take ``package``: the package (id or folder) the plan was
-loaded from; by default the plan's own id."""
+loaded from; by default the plan's own id.
+
+The land statistics, the area indicators and straight-line coverage take ``engine``: ``geopandas``
+(the default: this process) or ``dask`` (:class:`~planwatch.indicators.scale.DaskEngine`:
+partitioned by space, on Dask's threads or on the cluster of ``scheduler``, see
+:mod:`planwatch.cluster`); the results are the same."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,11 +33,68 @@ if TYPE_CHECKING:
 
 METHODS = ("euclidean", "network")
 SNAPS = ("edge", "node")
+ENGINES = ("geopandas", "dask")
 
 
 def _say(progress: Progress | None, message: str) -> None:
     if progress is not None:
         progress(message)
+
+
+# ------------------------------------------------------------------ engines
+
+
+def check_engine_options(engine: str, scheduler: str | None = None, method: str = "euclidean") -> str | None:
+    """Refuse, as a usage mistake, an engine planwatch does not have, ``--scheduler`` without
+    ``--engine dask``, ``--engine dask`` with ``--method network`` (it runs in one process only), and a
+    scheduler that is neither ``local:N`` nor a scheduler's address (also from
+    ``$PLANWATCH_DASK_SCHEDULER``). Returns the scheduler to run on (None: Dask's threads, or the
+    default engine)."""
+    if engine not in ENGINES:
+        raise ServiceError(f"--engine must be {' or '.join(ENGINES)}, not {engine!r}", usage=True)
+    if engine != "dask":
+        if scheduler is not None:
+            raise ServiceError(f"--scheduler {scheduler}: a scheduler runs the dask engine; add --engine dask", usage=True)
+        return None
+    if method == "network":
+        from planwatch.indicators.coverage import network_in_one_process
+
+        raise ServiceError(network_in_one_process(engine), usage=True)
+    from planwatch.cluster import SchedulerError, scheduler_from
+    from planwatch.extras import require
+
+    try:
+        scheduler = scheduler_from(scheduler)
+    except SchedulerError as e:
+        raise ServiceError(str(e), usage=True) from None
+    require("scale", "--engine dask")
+    return scheduler
+
+
+def engine_label(engine: str, scheduler: str | None = None) -> str:
+    """How the output names the engine that ran: ``geopandas``, ``dask (threads in this process)``,
+    ``dask (scheduler local:2)``."""
+    if engine != "dask":
+        return engine
+    return f"dask ({'threads in this process' if scheduler is None else f'scheduler {scheduler}'})"
+
+
+@contextmanager
+def _running(engine: str, scheduler: str | None, progress: Progress | None) -> Iterator[object | None]:
+    """The engine object the domain functions take: None for the default engine; for dask, a
+    :class:`~planwatch.indicators.scale.DaskEngine` on the scheduler's client, closed afterwards."""
+    if engine != "dask":
+        yield None
+        return
+    from planwatch.cluster import SchedulerError, client
+    from planwatch.indicators.scale import DaskEngine
+
+    _say(progress, f"starting {engine_label(engine, scheduler)}…")
+    try:
+        with client(scheduler) as c:
+            yield DaskEngine(c)
+    except SchedulerError as e:  # a scheduler's address nothing answers at
+        raise ServiceError(str(e)) from None
 
 
 def indicator_specs(plan: Plan, package: str | None = None) -> IndicatorSpecs:
@@ -55,13 +119,15 @@ def road_layer(plan: Plan, package: str | None = None) -> str:
 @dataclass(frozen=True)
 class IndicatorComputation:
     """The package's computable indicators for ``year`` (``run``: results by city, district and 圈层,
-    skipped indicators with the reason, warnings, notes), and ``stored``, the import summary when
-    they were stored as computed observations."""
+    skipped indicators with the reason, warnings, notes), ``stored``, the import summary when
+    they were stored as computed observations, and ``engine``, the engine that ran (printed with the
+    table; the JSON is the same whichever engine ran)."""
 
     year: int
     method: str
     run: IndicatorRun
     stored: ImportSummary | None
+    engine: str = "geopandas"
 
     def to_records(self) -> dict:
         s = self.stored
@@ -74,41 +140,51 @@ class IndicatorComputation:
 
 
 def compute(store: Store, plan: Plan, year: int, *, method: str = "euclidean", only: list[str] | None = None,
-            store_results: bool = False, package: str | None = None, progress: Progress | None = None) -> IndicatorComputation:
+            store_results: bool = False, engine: str = "geopandas", scheduler: str | None = None,
+            package: str | None = None, progress: Progress | None = None) -> IndicatorComputation:
     """Compute every spatial indicator the package marks computable from the store's current layers
     (``indicators compute``); ``only``: these target ids. ``store_results``: also store them as
     computed observations of ``year`` (kept beside any official figure, which the evaluation
-    prefers; values from synthetic layers are stored but never graded)."""
+    prefers; values from synthetic layers are stored but never graded). ``engine`` and
+    ``scheduler``: see :func:`check_engine_options`."""
     from planwatch.indicators.compute import IndicatorInputError, compute_indicators, store_indicators
 
+    scheduler = check_engine_options(engine, scheduler, method)
     specs = indicator_specs(plan, package)
     try:
-        _say(progress, "computing spatial indicators…")
-        run = compute_indicators(store, plan, method=method, targets=only, specs=specs, progress=progress)
+        with _running(engine, scheduler, progress) as runner:
+            _say(progress, "computing spatial indicators…")
+            run = compute_indicators(store, plan, method=method, targets=only, specs=specs, progress=progress, engine=runner)
     except IndicatorInputError as e:
         raise ServiceError(str(e)) from None
     stored = store_indicators(store, plan, run, year) if store_results and len(run.results) else None
-    return IndicatorComputation(year, method, run, stored)
+    return IndicatorComputation(year, method, run, stored, engine_label(engine, scheduler))
 
 
 @dataclass(frozen=True)
 class LandStatistics:
     """Construction land and land use by class, km², for the city, by district, by 圈层 and by 两线三区
-    zone: ``frame`` columns layer, level, geo, class, area_km2 (empty: neither layer is loaded)."""
+    zone: ``frame`` columns layer, level, geo, class, area_km2 (empty: neither layer is loaded);
+    ``engine``: the engine that computed them (printed with the tables)."""
 
     frame: pd.DataFrame
+    engine: str = "geopandas"
 
     def to_records(self) -> list[dict]:
         return frame_records(self.frame)
 
 
-def land(store: Store, plan: Plan, *, progress: Progress | None = None) -> LandStatistics:
-    """Land statistics from the store's layers (``indicators land``)."""
+def land(store: Store, plan: Plan, *, engine: str = "geopandas", scheduler: str | None = None,
+         progress: Progress | None = None) -> LandStatistics:
+    """Land statistics from the store's layers (``indicators land``); ``engine`` and ``scheduler``:
+    see :func:`check_engine_options`."""
     from planwatch.indicators.compute import IndicatorInputError, land_statistics
 
+    scheduler = check_engine_options(engine, scheduler)
     try:
-        _say(progress, "overlaying land with districts, 圈层 and zones…")
-        return LandStatistics(land_statistics(store, plan))
+        with _running(engine, scheduler, progress) as runner:
+            _say(progress, "overlaying land with districts, 圈层 and zones…")
+            return LandStatistics(land_statistics(store, plan, engine=runner), engine_label(engine, scheduler))
     except IndicatorInputError as e:
         raise ServiceError(str(e)) from None
 
@@ -164,13 +240,14 @@ class AccessCoverage:
     """The coverage of ``origins`` by ``destinations`` (their specs as given): ``result.origins`` each
     origin with its distance and whether it is covered, ``result.shares`` the covered share by
     city, district and 圈层; ``synthetic_layers`` the specs whose layer is synthetic; ``out`` the
-    GeoPackage written, if any."""
+    GeoPackage written, if any; ``engine`` the engine that ran (printed with the table)."""
 
     origins: str
     destinations: str
     result: CoverageResult
     synthetic_layers: list[str]
     out: Path | None
+    engine: str = "geopandas"
 
     def to_records(self) -> dict:
         r = self.result
@@ -182,17 +259,19 @@ class AccessCoverage:
 
 def access_coverage(store: Store | None, plan: Plan, origins: str, destinations: str, within: str | float, *,
                     method: str = "euclidean", weight: str = "area", roads: str | None = None, snap: str = "edge",
-                    out_file: Path | None = None, package: str | None = None,
-                    progress: Progress | None = None) -> AccessCoverage:
+                    out_file: Path | None = None, engine: str = "geopandas", scheduler: str | None = None,
+                    package: str | None = None, progress: Progress | None = None) -> AccessCoverage:
     """For each origin, the distance to the nearest destination and whether it is within ``within``
     (``500m``, ``1km``, metres); the covered share (by area or a numeric column such as population)
     for the city, each district and each 圈层 (``access coverage``). ``origins``, ``destinations``
     and ``roads``: stored layer types or vector files; ``store`` None: files only (no districts,
     no 圈层). ``method`` network walks the road layer (default: the package's walking network).
-    ``out_file``: also write a GeoPackage (layer coverage, table coverage_shares)."""
+    ``out_file``: also write a GeoPackage (layer coverage, table coverage_shares). ``engine`` and
+    ``scheduler`` (euclidean only): see :func:`check_engine_options`."""
     from planwatch.indicators.coverage import CoverageInputError, coverage, parse_distance
 
     check_coverage_options(method, snap)
+    scheduler = check_engine_options(engine, scheduler, method)
     try:
         within_m = parse_distance(within)
     except CoverageInputError as e:
@@ -204,17 +283,19 @@ def access_coverage(store: Store | None, plan: Plan, origins: str, destinations:
     if method == "network":
         network = roads_network(roads or road_layer(plan, package), source, plan, progress=progress)
     try:
-        _say(progress, f"{method} coverage within {within_m:g} m…")
-        result = coverage(
-            o, d, within_m, method=method, weight=weight, network=network, snap=snap,
-            districts=_optional_layer(store, "districts"), rings=_optional_layer(store, "rings"), names=(origins, destinations),
-        )
+        with _running(engine, scheduler, progress) as runner:
+            _say(progress, f"{method} coverage within {within_m:g} m…")
+            result = coverage(
+                o, d, within_m, method=method, weight=weight, network=network, snap=snap,
+                districts=_optional_layer(store, "districts"), rings=_optional_layer(store, "rings"),
+                names=(origins, destinations), engine=runner,
+            )
     except CoverageInputError as e:
         raise ServiceError(str(e)) from None
     synthetic = [n for n, g in ((origins, o), (destinations, d)) if (g.attrs.get("layer") or {}).get("synthetic")]
     if out_file is not None:
         write_coverage(result, out_file)
-    return AccessCoverage(origins, destinations, result, synthetic, out_file)
+    return AccessCoverage(origins, destinations, result, synthetic, out_file, engine_label(engine, scheduler))
 
 
 def write_coverage(result: CoverageResult, path: Path) -> None:
@@ -304,7 +385,7 @@ def import_osm(store: Store, plan: Plan, file: Path, *, package: str | None = No
 
 
 __all__ = [
-    "METHODS", "SNAPS", "AccessCoverage", "IndicatorComputation", "LandStatistics", "OsmImport", "StationCoverage",
-    "access_coverage", "check_coverage_options", "compute", "import_osm", "indicator_specs", "land", "road_layer",
-    "roads_network", "station_coverage", "write_coverage",
+    "ENGINES", "METHODS", "SNAPS", "AccessCoverage", "IndicatorComputation", "LandStatistics", "OsmImport",
+    "StationCoverage", "access_coverage", "check_coverage_options", "check_engine_options", "compute", "engine_label",
+    "import_osm", "indicator_specs", "land", "road_layer", "roads_network", "station_coverage", "write_coverage",
 ]

@@ -13,18 +13,31 @@ from planwatch.services import ServiceError, StoreSource, jsonable, opened, stor
 if TYPE_CHECKING:
     import pandas as pd
 
-    from planwatch.onemap.review.review import ReviewResult
+    from planwatch.onemap.review.review import BatchReview, ReviewResult
     from planwatch.plan import Plan
     from planwatch.services.users import User
     from planwatch.store import Store
 
 
-def check_engine(engine: str) -> None:
-    """Refuse a review engine planwatch does not have."""
+def check_engine(engine: str, scheduler: str | None = None) -> str | None:
+    """Refuse a review engine planwatch does not have, and (as a usage mistake) ``--scheduler``
+    without ``--engine dask`` or a scheduler that is neither ``local:N`` nor a scheduler's address
+    (also from ``$PLANWATCH_DASK_SCHEDULER``, read for the dask engine only). Returns the cluster to
+    run on (None: Dask's threads in this process, or another engine)."""
     from planwatch.onemap.review.base import ENGINES
 
     if engine not in ENGINES:
         raise ServiceError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "dask":
+        if scheduler is not None:
+            raise ServiceError(f"--scheduler {scheduler}: a scheduler runs the dask engine; add --engine dask", usage=True)
+        return None
+    from planwatch.cluster import SchedulerError, scheduler_from
+
+    try:
+        return scheduler_from(scheduler)
+    except SchedulerError as e:
+        raise ServiceError(str(e), usage=True) from None
 
 
 def require_layers(store: Store) -> None:
@@ -39,14 +52,18 @@ class Review:
     """A review (:class:`planwatch.onemap.review.review.ReviewResult`): ``result.features`` one row
     per feature (id, area_m2, n_conflicts, worst_severity), ``result.conflicts`` and
     ``result.zones``, the layer types not loaded (``result.missing_layers``) and the repairs made.
-    ``out``: the GeoPackage written (a batch review), else None."""
+    ``out``: the GeoPackage written (a batch review), else None; ``batch``: what it holds (counts).
+    A batch reviewed on a Dask cluster keeps its rows in ``out`` only: ``result`` is None."""
 
     source: Path
-    result: ReviewResult
+    result: ReviewResult | None
     out: Path | None
+    batch: BatchReview | None = None
 
     @property
     def features_with_conflicts(self) -> int:
+        if self.batch is not None:
+            return self.batch.features_with_conflicts
         return int((self.result.features["n_conflicts"] > 0).sum())
 
     def to_records(self) -> list[dict]:
@@ -57,25 +74,43 @@ class Review:
 
 def review_features(store: StoreSource, plan: Plan, project_file: Path, *, engine: str = "geopandas",
                     out_gpkg: Path | None = None, crs: str | None = None, fields: Sequence[str] | None = None,
-                    encoding: str | None = None, progress_bar: bool = True) -> Review:
+                    encoding: str | None = None, progress_bar: bool = True, scheduler: str | None = None) -> Review:
     """Review the polygons of ``project_file`` against the control lines and zones of the one map
     (``review``): each conflict with its area, share and article, and the zones each feature falls
-    in. With ``out_gpkg``, a batch review written to that GeoPackage (layers parcels and conflicts;
-    ``progress_bar``: a Rich bar on stderr meanwhile). The file is read as ``layers import`` reads
-    it (``encoding``, ``fields`` such as ``id=DKBH``)."""
+    in. With ``out_gpkg``, a batch review written to that GeoPackage, all or nothing (layers parcels
+    and conflicts; ``progress_bar``: Rich bars on stderr meanwhile). The file is read as ``layers
+    import`` reads it (``encoding``, ``fields`` such as ``id=DKBH``). ``scheduler`` (with the dask
+    engine; default ``$PLANWATCH_DASK_SCHEDULER``): ``local:N`` or ``tcp://HOST:PORT``, the Dask
+    cluster to run on; a batch then reads the file on the workers, partition by partition (see
+    :func:`planwatch.onemap.review.dask_engine.review_file_on_cluster`)."""
+    from planwatch.cluster import ClusterError, SchedulerError
     from planwatch.onemap.layers import read_options
-    from planwatch.onemap.review.review import ReviewInputError, read_features, review_file, review_frame
+    from planwatch.onemap.review.base import get_engine
+    from planwatch.onemap.review.review import (
+        BatchReview,
+        ReviewInputError,
+        read_features,
+        review_file,
+        review_frame,
+    )
 
-    check_engine(engine)
+    cluster = check_engine(engine, scheduler)
     store = opened(store)
     require_layers(store)
     try:
+        if cluster is not None and out_gpkg is not None:
+            from planwatch.onemap.review.dask_engine import review_file_on_cluster
+
+            batch = review_file_on_cluster(project_file, out_gpkg, store, plan, get_engine("dask", scheduler=cluster),
+                                           crs=crs, fields=fields, encoding=encoding, progress=progress_bar)
+            return Review(Path(project_file), None, out_gpkg, batch)
+        runs_on = engine if cluster is None else get_engine("dask", scheduler=cluster)
         with read_options(encoding=encoding, fields=fields or ()):
             if out_gpkg is not None:
-                result = review_file(project_file, out_gpkg, store, plan, engine, crs=crs, progress=progress_bar)
-            else:
-                result = review_frame(read_features(project_file), store, plan, engine, source=str(project_file), crs=crs)
-    except (ReviewInputError, ConnectionError) as e:
+                result = review_file(project_file, out_gpkg, store, plan, runs_on, crs=crs, progress=progress_bar)
+                return Review(Path(project_file), result, out_gpkg, BatchReview.of(result, out_gpkg))
+            result = review_frame(read_features(project_file), store, plan, runs_on, source=str(project_file), crs=crs)
+    except (ReviewInputError, ConnectionError, SchedulerError, ClusterError) as e:
         raise ServiceError(str(e)) from None
     return Review(Path(project_file), result, out_gpkg)
 

@@ -8,8 +8,14 @@
 4. Only the remaining intersecting pairs get ``intersection(...).area``; pieces sum back to zones.
 
 Shapely releases the GIL in its vectorised calls, so chunks of parcels run in parallel threads
-(``threads``, default every core; 1.65× on 2 cores at 1M parcels). Prepared geometries are not safe to share between threads (GEOS builds their indexes
-lazily), so each thread prepares its own copy of the pieces.
+(``threads``, default every core; 1.65× on 2 cores at 1M parcels). Prepared geometries are not safe
+to share between threads (GEOS builds their indexes lazily), so each thread prepares its own copy of
+the pieces.
+
+:class:`ZonePieces` pickles as its pieces (WKB), their zones and its token: no lock, no tree and no
+prepared copy travel. The copy unpickled builds its tree, and each thread of the process prepares
+its own copy of the pieces on first use, once per process however many times they are unpickled
+there (copies with one token share them).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import os
 import threading
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -50,6 +57,17 @@ class ZonePieces:
     def __dask_tokenize__(self) -> str:  # Dask names tasks by their arguments' tokens
         return self._token
 
+    def __getstate__(self) -> dict:
+        # WKB in one vectorised call: pickling the Shapely objects one by one is ~10× slower
+        return {"pieces": shapely.to_wkb(self.pieces), "zone": self.zone, "n_zones": self.n_zones, "token": self._token}
+
+    def __setstate__(self, state: dict) -> None:
+        self.pieces = shapely.from_wkb(state["pieces"])
+        self.zone, self.n_zones, self._token = state["zone"], state["n_zones"], state["token"]
+        self.tree = shapely.STRtree(self.pieces)
+        # copies unpickled in one process (a worker that fetches them again) share their prepared pieces
+        self._prepared, self._lock = _unpickled_in_this_process(self._token)
+
     def prepared(self) -> np.ndarray:
         """This thread's own prepared copy of the pieces."""
         key = threading.get_ident()
@@ -62,6 +80,22 @@ class ZonePieces:
             with self._lock:
                 self._prepared[key] = mine
         return mine
+
+
+_SHARED: OrderedDict[str, tuple[dict, threading.Lock]] = OrderedDict()  # token -> (prepared copies, lock)
+_SHARED_LOCK = threading.Lock()
+
+
+def _unpickled_in_this_process(token: str) -> tuple[dict, threading.Lock]:
+    """The per-thread prepared copies (and their lock) of the pieces of ``token`` in this process:
+    the last 8 zone sets are kept."""
+    with _SHARED_LOCK:
+        if token not in _SHARED:
+            _SHARED[token] = ({}, threading.Lock())
+            while len(_SHARED) > 8:
+                _SHARED.popitem(last=False)
+        _SHARED.move_to_end(token)
+        return _SHARED[token]
 
 
 def prepare_zones(zones, max_vertices: int = MAX_VERTICES) -> ZonePieces:

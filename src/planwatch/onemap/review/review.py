@@ -20,7 +20,11 @@ are the 1-based row number. Layers that are synthetic demo data say so on every 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,13 +270,29 @@ def review_frame(
     rz = zones or review_zones(store_or_layers, plan)
     eng = engine if isinstance(engine, ReviewEngine) else get_engine(engine)
     zg = rz.zones
-    nonempty = ~shapely.is_empty(np.asarray(zg.geometry.array, dtype=object))
-    ov = eng.overlaps(feats[["geometry"]], zg[nonempty].reset_index(drop=True)) if len(feats) else None
-    zone_rows = np.flatnonzero(nonempty)
+    zone_rows = nonempty_zone_rows(zg)
+    ov = eng.overlaps(feats[["geometry"]], zg.iloc[zone_rows].reset_index(drop=True)) if len(feats) else None
     if ov is None or len(ov) == 0:
         f_idx, z_idx, area = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     else:
         f_idx, z_idx, area = ov["parcel"].to_numpy(), zone_rows[ov["zone"].to_numpy()], ov["overlap_m2"].to_numpy()
+    return review_overlaps(feats, zg, f_idx, z_idx, area, missing_layers=rz.missing_layers, repaired=repaired)
+
+
+def nonempty_zone_rows(zones: gpd.GeoDataFrame) -> np.ndarray:
+    """The rows of the review zones that have a geometry (what an engine measures against)."""
+    return np.flatnonzero(~shapely.is_empty(np.asarray(zones.geometry.array, dtype=object)))
+
+
+def review_overlaps(
+    feats: gpd.GeoDataFrame, zg: pd.DataFrame, f_idx: np.ndarray, z_idx: np.ndarray, area: np.ndarray, *,
+    missing_layers: list[str], repaired: list[str], zones: bool = True,
+) -> ReviewResult:
+    """The review of prepared features (``id``, ``area_m2``, geometry) from their overlaps with the
+    review zones ``zg`` (:class:`ReviewZones`' frame; its geometry is not used): ``f_idx`` positions
+    in ``feats``, ``z_idx`` rows of ``zg``, ``area`` m², sorted by feature then zone. ``zones=False``
+    leaves the zones table empty (a batch written to a GeoPackage does not keep it): pass only the
+    overlaps with conflict zones then."""
     feat_area = feats["area_m2"].to_numpy()
     # A zone's pieces sum to a hair over the feature's area when it straddles their cuts (rounding,
     # ~1e-15 relative): an overlap is never more than the feature.
@@ -299,7 +319,7 @@ def review_frame(
     conflicts = conflicts.sort_values(["feature", "_rank", "overlap_m2"], ascending=[True, True, False], kind="stable")
     conflicts = conflicts[CONFLICT_COLUMNS].reset_index(drop=True)
 
-    zsel = purpose[z_idx] == "zone"
+    zsel = (purpose[z_idx] == "zone") & zones
     zones_df = _rows(zg, f_idx[zsel], z_idx[zsel], area[zsel], ids, feat_area, share_name="share",
                      columns=["layer", "layer_name", "zone", "synthetic"])
     zones_df = zones_df.sort_values(["feature", "_zone_row"], kind="stable")[ZONE_COLUMNS].reset_index(drop=True)
@@ -314,7 +334,7 @@ def review_frame(
         {"id": feats["id"], "area_m2": feat_area, "n_conflicts": counts, "worst_severity": worst},
         geometry=feats.geometry, crs=feats.crs,
     )
-    return ReviewResult(features=out, conflicts=conflicts, zones=zones_df, missing_layers=rz.missing_layers,
+    return ReviewResult(features=out, conflicts=conflicts, zones=zones_df, missing_layers=list(missing_layers),
                         repaired=repaired)
 
 
@@ -369,8 +389,10 @@ def review_file(
 ) -> ReviewResult:
     """Review a whole file of parcels in batches (a Rich progress bar on the terminal) and write
     ``out_gpkg`` with two layers: ``parcels`` (one row per parcel: id, area_m2, n_conflicts,
-    worst_severity, geometry) and ``conflicts`` (one row per conflict, with the parcel's geometry).
-    Returns the whole result. ``on_batch(done, total)`` is called after each batch."""
+    worst_severity, geometry) and ``conflicts`` (one row per conflict, with the parcel's geometry),
+    all or nothing (see :class:`ReviewGpkg`). Returns the whole result. ``on_batch(done, total)`` is
+    called after each batch. The whole file is held in memory here; on a Dask cluster,
+    :func:`planwatch.onemap.review.dask_engine.review_file_on_cluster` reads it in partitions."""
     gdf = read_features(path)
     if "id" not in gdf.columns:
         gdf = gdf.assign(id=np.arange(1, len(gdf) + 1))
@@ -384,23 +406,19 @@ def review_file(
             chunk = gdf.iloc[s : s + batch]
             if len(chunk) == 0:
                 break
-            r = review_frame(chunk, store_or_layers, plan, eng, zones=rz, source=str(path), crs=crs)
+            with numbered_from(s):
+                r = review_frame(chunk, store_or_layers, plan, eng, zones=rz, source=str(path), crs=crs)
             for frame in (r.conflicts, r.zones):
                 frame["feature"] += s
+            r.repaired = [renumbered(x, s) for x in r.repaired]
             results.append(r)
             advance(len(chunk))
             if on_batch:
                 on_batch(min(s + batch, total), total)
 
     if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        # on stderr: stdout stays the result
-        with Progress(TextColumn("reviewing {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=Console(stderr=True)) as bar:
-            task = bar.add_task(Path(path).name, total=total)
-            run(lambda n: bar.advance(task, n))
+        with progress_bars({"reviewing": f"reviewing {Path(path).name}"}) as step:
+            run(lambda n: step("reviewing", n, total))
     else:
         run(lambda n: None)
 
@@ -418,30 +436,199 @@ def review_file(
     return result
 
 
-def write_review_gpkg(result: ReviewResult, out_gpkg: str | Path) -> Path:
-    """Write the review to a GeoPackage: layer ``parcels`` and layer ``conflicts`` (replaced if present)."""
-    import pyogrio
+@contextmanager
+def progress_bars(descriptions: Mapping[str, str]) -> Iterator[Callable[[str, int, int], None]]:
+    """Rich progress bars on stderr (stdout stays the result), one per stage, described by
+    ``descriptions[stage]``: yields ``step(stage, n, total)``, which adds ``n`` to the bar of
+    ``stage`` (made on first use, ``total`` long)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    out = Path(out_gpkg)
-    if out.exists():
-        out.unlink()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True)) as bar:
+        tasks: dict[str, object] = {}
+
+        def step(stage: str, advance: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(descriptions.get(stage, stage), total=total)
+            bar.advance(tasks[stage], advance)
+
+        yield step
+
+
+_FEATURE_NUMBER = re.compile(r"\bfeature (\d+)\b")
+
+
+def renumbered(text: str, offset: int) -> str:
+    """A message about a batch or partition starting at row ``offset`` of the file, with its
+    ``feature N`` (1-based in the batch) made the feature's number in the file."""
+    return _FEATURE_NUMBER.sub(lambda m: f"feature {int(m.group(1)) + offset}", text) if offset else text
+
+
+@contextmanager
+def numbered_from(offset: int) -> Iterator[None]:
+    """Re-raise a :class:`ReviewInputError` of a batch starting at row ``offset`` with the features
+    numbered as in the file."""
+    try:
+        yield
+    except ReviewInputError as e:
+        if not offset:
+            raise
+        raise ReviewInputError(renumbered(str(e), offset)) from e
+
+
+@dataclass(frozen=True)
+class BatchReview:
+    """What a batch review wrote to ``out`` (layers parcels and conflicts): counts, not the rows."""
+
+    out: Path
+    features: int
+    features_with_conflicts: int
+    conflicts: int
+    missing_layers: list[str]
+    repaired: list[str]
+
+    @classmethod
+    def of(cls, result: ReviewResult, out: str | Path) -> BatchReview:
+        return cls(Path(out), len(result.features), int((result.features["n_conflicts"] > 0).sum()),
+                   len(result.conflicts), list(result.missing_layers), list(result.repaired))
+
+
+def gpkg_layers(result: ReviewResult) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The two layers of the review's GeoPackage: ``parcels`` (one row per parcel) and ``conflicts``
+    (one row per conflict, with its parcel's geometry); ids as text."""
     parcels = result.features.copy()
     parcels["id"] = parcels["id"].astype(str)
-    synthetic_note = f" Conflicts with synthetic layers are labelled {SYNTHETIC_LABEL}." if (
-        len(result.conflicts) and result.conflicts["synthetic"].any()) else ""
-    pyogrio.write_dataframe(parcels, out, layer="parcels", driver="GPKG",
-                            layer_options={"DESCRIPTION": "planwatch review: one row per parcel." + synthetic_note})
     geoms = np.asarray(result.features.geometry.array, dtype=object)
     c = result.conflicts.drop(columns=["feature"]).copy()
     c["id"] = c["id"].astype(str)
     c["synthetic"] = c["synthetic"].astype(bool)
-    conflicts = gpd.GeoDataFrame(c, geometry=list(geoms[result.conflicts["feature"].to_numpy(dtype=np.int64)]),
+    conflicts = gpd.GeoDataFrame(c, geometry=geoms[result.conflicts["feature"].to_numpy(dtype=np.int64)],
                                  crs=result.features.crs)
-    kwargs = {"geometry_type": "Unknown"} if len(conflicts) == 0 else {}
-    pyogrio.write_dataframe(conflicts, out, layer="conflicts", driver="GPKG",
-                            layer_options={"DESCRIPTION": "planwatch review: one row per conflict." + synthetic_note},
-                            **kwargs)
-    return out
+    return parcels, conflicts
+
+
+RTREE_RAM_OPTION, RTREE_RAM_BYTES = "OGR_GPKG_MAX_RAM_USAGE_RTREE", "268435456"  # 256 MiB
+
+
+class ReviewGpkg:
+    """The review's GeoPackage, written all or nothing: ``out`` is replaced (an atomic rename) only
+    on :meth:`commit`, once both layers are whole in a hidden temporary file beside it. An error, or a
+    kill, before then leaves ``out`` as it was; leaving the ``with`` block on an error
+    (:meth:`discard`) removes what was written.
+
+    Parts are appended in order (:meth:`append`), so a batch never has to be in memory whole: each
+    goes to an Arrow stream file per layer beside ``out``, and :meth:`commit` writes each layer to the
+    GeoPackage from its stream in one session, so GDAL builds the layer's spatial index once at the
+    end (appending part by part to a GeoPackage updates its index row by row, ~3× slower)."""
+
+    LAYERS = ("parcels", "conflicts")
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.tmp = self.out.with_name(f".{self.out.name}.{uuid.uuid4().hex[:12]}.partial.gpkg")
+        self.synthetic = False
+        self._streams: dict[str, tuple] = {}  # layer -> (pyarrow stream writer, schema)
+        self._first: dict[str, gpd.GeoDataFrame] = {}  # layer -> its first part (an empty layer's columns)
+
+    def _stream_file(self, layer: str) -> Path:
+        return self.tmp.with_name(f"{self.tmp.name}.{layer}.arrows")
+
+    def append(self, parcels: gpd.GeoDataFrame, conflicts: gpd.GeoDataFrame) -> None:
+        """Add a part of both layers (:func:`gpkg_layers`), after the parts appended before it."""
+        import pyarrow as pa
+        import pyarrow.ipc
+
+        for layer, frame in zip(self.LAYERS, (parcels, conflicts), strict=True):
+            self._first.setdefault(layer, frame.iloc[:0])
+            if len(frame) == 0:
+                continue
+            table = pa.table(frame.to_arrow(geometry_encoding="WKB", index=False))
+            if layer not in self._streams:
+                self._streams[layer] = (pyarrow.ipc.new_stream(self._stream_file(layer), table.schema), table.schema)
+            stream, schema = self._streams[layer]
+            stream.write_table(table.cast(schema))  # a part's text may be str or object: one type
+        self.synthetic |= bool(len(conflicts) and conflicts["synthetic"].any())
+
+    def commit(self, on_layer: Callable[[str], None] | None = None) -> Path:
+        """Write the GeoPackage from the parts and put it at ``out``; ``on_layer(name)`` is called as
+        each layer is written."""
+        import sqlite3
+
+        import pyogrio
+
+        for stream, _ in self._streams.values():
+            stream.close()
+        # GDAL builds a layer's spatial index in memory (~40 bytes a feature) up to this cap, then in
+        # steps: capped, a batch's memory here stays the same whatever its size
+        held = pyogrio.get_gdal_config_option(RTREE_RAM_OPTION)
+        pyogrio.set_gdal_config_options({RTREE_RAM_OPTION: RTREE_RAM_BYTES})
+        try:
+            self._write_layers(on_layer)
+        finally:
+            pyogrio.set_gdal_config_options({RTREE_RAM_OPTION: held})
+        note = f" Conflicts with synthetic layers are labelled {SYNTHETIC_LABEL}." if self.synthetic else ""
+        con = sqlite3.connect(self.tmp)
+        try:
+            with con:
+                for layer, what in zip(self.LAYERS, ("one row per parcel", "one row per conflict"), strict=True):
+                    con.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
+                                (f"planwatch review: {what}.{note}", layer))
+        finally:
+            con.close()
+        self._remove_streams()
+        os.replace(self.tmp, self.out)
+        return self.out
+
+    def _write_layers(self, on_layer: Callable[[str], None] | None) -> None:
+        import pyarrow
+        import pyarrow.ipc
+        import pyogrio
+
+        for n, layer in enumerate(self.LAYERS):
+            # "Unknown" (any geometry): one part may hold MultiPolygons where another held Polygons
+            first = self._first[layer]
+            if layer in self._streams:
+                # a plain file, not memory-mapped: a mapped stream stays resident as it is read
+                with pyarrow.OSFile(str(self._stream_file(layer))) as f, pyarrow.ipc.open_stream(f) as parts:
+                    pyogrio.write_arrow(parts, self.tmp, layer=layer, driver="GPKG", geometry_type="Unknown",
+                                        geometry_name=first.geometry.name, crs=first.crs.to_wkt() if first.crs else None,
+                                        append=n > 0)
+            else:
+                pyogrio.write_dataframe(first, self.tmp, layer=layer, driver="GPKG", geometry_type="Unknown",
+                                        append=n > 0)
+            if on_layer:
+                on_layer(layer)
+
+    def _remove_streams(self) -> None:
+        for stream, _ in self._streams.values():
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - closed already
+                pass
+        for layer in self.LAYERS:
+            self._stream_file(layer).unlink(missing_ok=True)
+        self._streams.clear()
+
+    def discard(self) -> None:
+        self._remove_streams()
+        for p in (self.tmp, *(self.tmp.with_name(self.tmp.name + x) for x in ("-journal", "-wal", "-shm"))):
+            p.unlink(missing_ok=True)
+
+    def __enter__(self) -> ReviewGpkg:
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:
+            self.discard()
+
+
+def write_review_gpkg(result: ReviewResult, out_gpkg: str | Path) -> Path:
+    """Write the review to a GeoPackage, all or nothing (:class:`ReviewGpkg`): layer ``parcels`` and
+    layer ``conflicts``; an existing file at ``out_gpkg`` is replaced only once both are written."""
+    with ReviewGpkg(out_gpkg) as gpkg:
+        gpkg.append(*gpkg_layers(result))
+        return gpkg.commit()
 
 
 def _group_records(df: pd.DataFrame, columns: list[str], n: int) -> list[list[dict]]:
