@@ -35,7 +35,7 @@ def test_an_engine_without_its_extra_says_which_to_install(monkeypatch, engine, 
 
 
 def test_require_returns_the_modules_when_installed():
-    assert [m.__name__ for m in require("scale", "a test")] == ["dask", "dask_geopandas"]
+    assert [m.__name__ for m in require("scale", "a test")] == ["dask", "dask_geopandas", "distributed"]
 
 
 def test_the_review_verb_without_the_scale_extra_says_so_without_a_traceback(monkeypatch, tmp_path):
