@@ -85,7 +85,22 @@ def frame_records(df) -> list[dict]:
     return jsonable(df.to_dict("records"))
 
 
+def scheduler_for(engine: str, scheduler: str | None) -> str | None:
+    """The cluster a Dask engine runs on (see :mod:`planwatch.cluster`; None: Dask's threads, or
+    another engine, which takes no ``--scheduler``); a usage mistake refused otherwise."""
+    if engine != "dask":
+        if scheduler is not None:
+            raise ServiceError(f"--scheduler {scheduler}: a scheduler runs the dask engine; add --engine dask", usage=True)
+        return None
+    from planwatch.cluster import SchedulerError, scheduler_from
+
+    try:
+        return scheduler_from(scheduler)
+    except SchedulerError as e:
+        raise ServiceError(str(e), usage=True) from None
+
+
 __all__ = [
     "EXIT_REFUSED", "EXIT_USAGE", "Forbidden", "MAX_ECHO", "Progress", "ServiceError", "StoreSource", "frame_records", "jsonable",
-    "opened", "shorten", "store_label",
+    "opened", "scheduler_for", "shorten", "store_label",
 ]

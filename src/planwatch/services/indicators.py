@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from planwatch.services import Progress, ServiceError, frame_records, jsonable
+from planwatch.services import Progress, ServiceError, frame_records, jsonable, scheduler_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,22 +52,15 @@ def check_engine_options(engine: str, scheduler: str | None = None, method: str 
     default engine)."""
     if engine not in ENGINES:
         raise ServiceError(f"--engine must be {' or '.join(ENGINES)}, not {engine!r}", usage=True)
-    if engine != "dask":
-        if scheduler is not None:
-            raise ServiceError(f"--scheduler {scheduler}: a scheduler runs the dask engine; add --engine dask", usage=True)
-        return None
-    if method == "network":
+    if engine == "dask" and method == "network":
         from planwatch.indicators.coverage import network_in_one_process
 
         raise ServiceError(network_in_one_process(engine), usage=True)
-    from planwatch.cluster import SchedulerError, scheduler_from
-    from planwatch.extras import require
+    scheduler = scheduler_for(engine, scheduler)
+    if engine == "dask":
+        from planwatch.extras import require
 
-    try:
-        scheduler = scheduler_from(scheduler)
-    except SchedulerError as e:
-        raise ServiceError(str(e), usage=True) from None
-    require("scale", "--engine dask")
+        require("scale", "--engine dask")
     return scheduler
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from planwatch.services import ServiceError, StoreSource, jsonable, opened, store_label
+from planwatch.services import ServiceError, StoreSource, jsonable, opened, scheduler_for, store_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,16 +28,7 @@ def check_engine(engine: str, scheduler: str | None = None) -> str | None:
 
     if engine not in ENGINES:
         raise ServiceError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if engine != "dask":
-        if scheduler is not None:
-            raise ServiceError(f"--scheduler {scheduler}: a scheduler runs the dask engine; add --engine dask", usage=True)
-        return None
-    from planwatch.cluster import SchedulerError, scheduler_from
-
-    try:
-        return scheduler_from(scheduler)
-    except SchedulerError as e:
-        raise ServiceError(str(e), usage=True) from None
+    return scheduler_for(engine, scheduler)
 
 
 def require_layers(store: Store) -> None:
